@@ -1,0 +1,4 @@
+//! One module per `ros` noun.
+
+pub(crate) mod config;
+pub(crate) mod version;

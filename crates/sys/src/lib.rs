@@ -1,0 +1,40 @@
+//! `ros-sys`: the only crate of the workspace where `unsafe` is allowed.
+//!
+//! Every other crate denies `unsafe_code` through the workspace lints and reaches the kernel
+//! through the safe wrappers here. Each `unsafe` block carries a `// SAFETY:` comment.
+//! The crate also owns the durable-write primitive every state writer uses, so that "atomic and
+//! durable" means the same thing everywhere.
+#![allow(unsafe_code)]
+
+mod durable;
+
+pub use durable::{AtomicWriteError, write_atomic};
+
+/// The effective user id of the calling process.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid(2) takes no arguments, touches no memory and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Whether the calling process runs with effective uid 0.
+pub fn is_root() -> bool {
+    effective_uid() == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effective_uid_matches_proc_status() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let euid: u32 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        assert_eq!(effective_uid(), euid);
+        assert_eq!(is_root(), euid == 0);
+    }
+}
