@@ -20,10 +20,20 @@ const FAILURE: u8 = 1;
 const USAGE: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "ros", about = "Control and configure RancherOS", disable_version_flag = true)]
+#[command(
+    name = "ros",
+    about = "Control and configure RancherOS",
+    disable_version_flag = true
+)]
 struct Cli {
     /// Treat DIR as the root of the system (for tests and image builds); no root needed.
-    #[arg(long, global = true, env = "ROS_ROOT", value_name = "DIR", default_value = "/")]
+    #[arg(
+        long,
+        global = true,
+        env = "ROS_ROOT",
+        value_name = "DIR",
+        default_value = "/"
+    )]
     root: PathBuf,
     /// Print the version.
     #[arg(short = 'v', long = "version")]

@@ -40,12 +40,18 @@ impl Sink {
 impl Output {
     /// The process's stdout and stderr.
     pub fn stdio() -> Self {
-        Self { stdout: Sink::Stdout, stderr: Sink::Stderr }
+        Self {
+            stdout: Sink::Stdout,
+            stderr: Sink::Stderr,
+        }
     }
 
     /// In-memory buffers, for tests.
     pub fn buffered() -> Self {
-        Self { stdout: Sink::Buffer(Vec::new()), stderr: Sink::Buffer(Vec::new()) }
+        Self {
+            stdout: Sink::Buffer(Vec::new()),
+            stderr: Sink::Buffer(Vec::new()),
+        }
     }
 
     /// Writes a line to stdout.

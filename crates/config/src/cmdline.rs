@@ -159,7 +159,10 @@ mod tests {
             ("console=ttyS0 quiet", json!({})),
             ("rancher.debug", json!({"rancher": {"debug": true}})),
             ("rancher.debug=false", json!({"rancher": {"debug": false}})),
-            ("rancher.shutdown_timeout=10", json!({"rancher": {"shutdown_timeout": 10}})),
+            (
+                "rancher.shutdown_timeout=10",
+                json!({"rancher": {"shutdown_timeout": 10}}),
+            ),
             ("cc.hostname=foo", json!({"hostname": "foo"})),
             (
                 "rancher.network.interfaces.eth0.dhcp=true",
@@ -173,12 +176,30 @@ mod tests {
                 "rancher.cloud_init.datasources=[url:http://x/y?a=b]",
                 json!({"rancher": {"cloud_init": {"datasources": ["url:http://x/y?a=b"]}}}),
             ),
-            ("rancher.modules=[btrfs, zfs]", json!({"rancher": {"modules": ["btrfs", "zfs"]}})),
-            ("rancher.password=\"a b c\"", json!({"rancher": {"password": "a b c"}})),
-            ("rancher.password='x y'", json!({"rancher": {"password": "x y"}})),
-            ("rancher.password=\\\"q r\\\"", json!({"rancher": {"password": "q r"}})),
-            ("rancher.environment.A=b:c", json!({"rancher": {"environment": {"A": "b:c"}}})),
-            ("rancher.environment.A=x: y", json!({"rancher": {"environment": {"A": "x:"}}})),
+            (
+                "rancher.modules=[btrfs, zfs]",
+                json!({"rancher": {"modules": ["btrfs", "zfs"]}}),
+            ),
+            (
+                "rancher.password=\"a b c\"",
+                json!({"rancher": {"password": "a b c"}}),
+            ),
+            (
+                "rancher.password='x y'",
+                json!({"rancher": {"password": "x y"}}),
+            ),
+            (
+                "rancher.password=\\\"q r\\\"",
+                json!({"rancher": {"password": "q r"}}),
+            ),
+            (
+                "rancher.environment.A=b:c",
+                json!({"rancher": {"environment": {"A": "b:c"}}}),
+            ),
+            (
+                "rancher.environment.A=x: y",
+                json!({"rancher": {"environment": {"A": "x:"}}}),
+            ),
             ("rancher.x=", json!({"rancher": {"x": ""}})),
             ("rancher..x=1 cc.=1 rancher.=2", json!({})),
             ("rancher.a=1 rancher.a.b=2", json!({"rancher": {"a": 1}})),
@@ -196,7 +217,10 @@ mod tests {
     fn args_after_double_dash_become_extra_cmdline() {
         let c = parse("console=ttyS0 rancher.debug -- cc.hostname=nope rancher.password=three");
         assert_eq!(c.tree, json!({"rancher": {"debug": true}}));
-        assert_eq!(c.extra.as_deref(), Some("cc.hostname=nope rancher.password=three"));
+        assert_eq!(
+            c.extra.as_deref(),
+            Some("cc.hostname=nope rancher.password=three")
+        );
     }
 
     #[test]
@@ -214,7 +238,15 @@ mod tests {
 
     #[test]
     fn unbalanced_quotes_and_brackets_never_panic() {
-        for s in ["rancher.a=\"open", "rancher.a=[open", "rancher.a=]x[", "'", "[", "=", "rancher.=="] {
+        for s in [
+            "rancher.a=\"open",
+            "rancher.a=[open",
+            "rancher.a=]x[",
+            "'",
+            "[",
+            "=",
+            "rancher.==",
+        ] {
             let _ = parse(s);
         }
     }

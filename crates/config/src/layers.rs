@@ -137,7 +137,11 @@ pub fn read_source(path: &Path) -> Result<Option<String>, Diagnostic> {
     if bytes.len() > yaml::MAX_SOURCE_BYTES {
         return Err(Diagnostic::error(
             source,
-            format!("is {} bytes, more than the limit of {}", bytes.len(), yaml::MAX_SOURCE_BYTES),
+            format!(
+                "is {} bytes, more than the limit of {}",
+                bytes.len(),
+                yaml::MAX_SOURCE_BYTES
+            ),
         ));
     }
     String::from_utf8(bytes)
@@ -177,7 +181,10 @@ fn drop_in_files(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> 
         Ok(e) => e,
         Err(e) if e.kind() == ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
-            diagnostics.push(Diagnostic::error(dir.display().to_string(), format!("cannot list: {e}")));
+            diagnostics.push(Diagnostic::error(
+                dir.display().to_string(),
+                format!("cannot list: {e}"),
+            ));
             return Vec::new();
         }
     };
@@ -206,7 +213,11 @@ fn add_cmdline_layers(loaded: &mut Loaded, path: &Path) {
     }
     add_tree_layer(loaded, parsed.tree, "kernel cmdline");
 
-    let extra = loaded.tree.get(EXTRA_CMDLINE_KEY).and_then(Value::as_str).map(str::to_string);
+    let extra = loaded
+        .tree
+        .get(EXTRA_CMDLINE_KEY)
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if let Some(extra) = extra {
         add_tree_layer(loaded, cmdline::parse(&extra).tree, EXTRA_CMDLINE_KEY);
     }

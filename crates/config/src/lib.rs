@@ -7,11 +7,11 @@
 //! the boot. This crate does no logging setup and never prints; callers decide how to show
 //! [`Diagnostic`]s.
 
+pub mod cmdline;
 mod diagnostic;
 mod export;
 mod layers;
 mod metadata;
-pub mod cmdline;
 pub mod model;
 pub mod template;
 pub mod tree;

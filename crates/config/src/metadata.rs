@@ -27,13 +27,19 @@ impl Metadata {
     /// Hostname only if unset; keys appended, sorted by key name; resize device if unset.
     pub fn apply(&self, tree: &mut Value) {
         let unset = |tree: &Value, pointer: &str| {
-            tree.pointer(pointer).and_then(Value::as_str).is_none_or(str::is_empty)
+            tree.pointer(pointer)
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
         };
         if !self.hostname.is_empty() && unset(tree, "/hostname") {
             set_path(tree, "hostname", Value::String(self.hostname.clone()));
         }
         if !self.root_disk.is_empty() && unset(tree, "/rancher/resize_device") {
-            set_path(tree, "rancher.resize_device", Value::String(self.root_disk.clone()));
+            set_path(
+                tree,
+                "rancher.resize_device",
+                Value::String(self.root_disk.clone()),
+            );
         }
         if !self.ssh_public_keys.is_empty() {
             let mut keys = match tree.get("ssh_authorized_keys") {
@@ -57,7 +63,10 @@ mod tests {
     fn hostname_only_if_unset_and_keys_appended_in_name_order() {
         let md = Metadata {
             hostname: "from-md".into(),
-            ssh_public_keys: BTreeMap::from([("b".into(), "ssh-rsa B".into()), ("a".into(), "ssh-rsa A".into())]),
+            ssh_public_keys: BTreeMap::from([
+                ("b".into(), "ssh-rsa B".into()),
+                ("a".into(), "ssh-rsa A".into()),
+            ]),
             root_disk: "/dev/xvda".into(),
         };
         let mut tree = json!({"hostname": "mine", "ssh_authorized_keys": ["ssh-rsa U"]});

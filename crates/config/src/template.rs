@@ -49,7 +49,9 @@ pub fn render(template: &str, vars: &HashMap<String, String>) -> Result<String, 
         } else if let Some(name) = action.strip_prefix('.').filter(|n| is_identifier(n)) {
             out.push_str(vars.get(name).map_or("", String::as_str));
         } else {
-            return Err(error(format!("unsupported action `{{{{{action}}}}}`: only {{{{.NAME}}}} is supported")));
+            return Err(error(format!(
+                "unsupported action `{{{{{action}}}}}`: only {{{{.NAME}}}} is supported"
+            )));
         }
         let consumed = open + close + 2;
         offset += consumed;
@@ -80,7 +82,10 @@ mod tests {
     use super::*;
 
     fn vars() -> HashMap<String, String> {
-        HashMap::from([("VERSION".into(), "v1".into()), ("ARCH".into(), "amd64".into())])
+        HashMap::from([
+            ("VERSION".into(), "v1".into()),
+            ("ARCH".into(), "amd64".into()),
+        ])
     }
 
     #[test]
@@ -91,7 +96,10 @@ mod tests {
 
     #[test]
     fn trims_whitespace_and_drops_comments() {
-        assert_eq!(render("a  {{- .ARCH -}}  \n b", &vars()).unwrap(), "aamd64b");
+        assert_eq!(
+            render("a  {{- .ARCH -}}  \n b", &vars()).unwrap(),
+            "aamd64b"
+        );
         assert_eq!(render("x{{/* note */}}y", &vars()).unwrap(), "xy");
     }
 
@@ -99,7 +107,10 @@ mod tests {
     fn unsupported_actions_fail_with_position() {
         let e = render("a\n  {{if .ARCH}}x{{end}}", &vars()).unwrap_err();
         assert_eq!((e.line, e.col), (2, 3));
-        assert!(e.message.contains("unsupported action `{{if .ARCH}}`"), "{e}");
+        assert!(
+            e.message.contains("unsupported action `{{if .ARCH}}`"),
+            "{e}"
+        );
         let e = render("ok {{.ARCH", &vars()).unwrap_err();
         assert_eq!(e.to_string(), "template:1:4: unclosed action");
     }

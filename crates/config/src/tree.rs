@@ -54,7 +54,9 @@ pub fn set_path(tree: &mut Value, key: &str, value: Value) {
         if !node.is_object() {
             *node = Value::Object(Map::new());
         }
-        let Value::Object(map) = node else { unreachable!("made an object above") };
+        let Value::Object(map) = node else {
+            unreachable!("made an object above")
+        };
         node = map
             .entry(segment.to_string())
             .or_insert_with(|| Value::Object(Map::new()));
@@ -70,7 +72,9 @@ pub fn set_path(tree: &mut Value, key: &str, value: Value) {
 /// Removes a dotted key if present; returns whether something was removed.
 pub fn remove_path(tree: &mut Value, key: &str) -> bool {
     let segments = split_key(key);
-    let (last, parents) = segments.split_last().expect("split yields at least one segment");
+    let (last, parents) = segments
+        .split_last()
+        .expect("split yields at least one segment");
     let mut node = tree;
     for segment in parents {
         match node.get_mut(*segment) {
@@ -116,7 +120,10 @@ mod tests {
     fn set_path_creates_and_replaces_intermediates() {
         let mut t = json!({"rancher": {"network": "oops"}});
         set_path(&mut t, "rancher.network.dns.search", json!(["a", "b"]));
-        assert_eq!(t, json!({"rancher": {"network": {"dns": {"search": ["a", "b"]}}}}));
+        assert_eq!(
+            t,
+            json!({"rancher": {"network": {"dns": {"search": ["a", "b"]}}}})
+        );
         let mut empty = Value::Null;
         set_path(&mut empty, "hostname", json!("h"));
         assert_eq!(empty, json!({"hostname": "h"}));
@@ -207,7 +214,11 @@ mod tests {
             Value::Object(m) if !m.is_empty() => m
                 .iter()
                 .flat_map(|(k, c)| {
-                    let mut p = if prefix.is_empty() { vec![] } else { vec![prefix.clone()] };
+                    let mut p = if prefix.is_empty() {
+                        vec![]
+                    } else {
+                        vec![prefix.clone()]
+                    };
                     p.push(k.clone());
                     leaves(c, p.join("\u{1}"))
                 })
@@ -215,7 +226,10 @@ mod tests {
             // an empty map merges into whatever is there, so it pins nothing
             Value::Object(_) => vec![],
             _ if prefix.is_empty() => vec![],
-            other => vec![(prefix.split('\u{1}').map(String::from).collect(), other.clone())],
+            other => vec![(
+                prefix.split('\u{1}').map(String::from).collect(),
+                other.clone(),
+            )],
         }
     }
 

@@ -11,7 +11,10 @@ use crate::yaml;
 pub fn check_source(text: &str, source: &str) -> Result<(Value, Vec<Diagnostic>), Diagnostic> {
     let tree = yaml::parse_tree(text, source)?;
     if !tree.is_object() {
-        return Err(Diagnostic::error(source, "the document must be a map of keys"));
+        return Err(Diagnostic::error(
+            source,
+            "the document must be a map of keys",
+        ));
     }
     let typed: CloudConfig = yaml::parse_typed(text, source)?;
     check_values(&typed, source)?;
@@ -23,13 +26,19 @@ fn check_values(config: &CloudConfig, source: &str) -> Result<(), Diagnostic> {
     for (i, file) in config.write_files.iter().enumerate() {
         let key = |field: &str| Some(format!("write_files[{i}].{field}"));
         if file.path.is_empty() {
-            return Err(Diagnostic { key: key("path"), ..Diagnostic::error(source, "is required") });
+            return Err(Diagnostic {
+                key: key("path"),
+                ..Diagnostic::error(source, "is required")
+            });
         }
         let perms = &file.permissions;
         if !perms.is_empty() && u32::from_str_radix(perms, 8).map_or(true, |m| m > 0o7777) {
             return Err(Diagnostic {
                 key: key("permissions"),
-                ..Diagnostic::error(source, format!("`{perms}` is not an octal mode like \"0644\""))
+                ..Diagnostic::error(
+                    source,
+                    format!("`{perms}` is not an octal mode like \"0644\""),
+                )
             });
         }
     }
@@ -37,7 +46,9 @@ fn check_values(config: &CloudConfig, source: &str) -> Result<(), Diagnostic> {
 }
 
 fn unknown_top_level_keys(tree: &Value, text: &str, source: &str) -> Vec<Diagnostic> {
-    let Some(map) = tree.as_object() else { return Vec::new() };
+    let Some(map) = tree.as_object() else {
+        return Vec::new();
+    };
     map.keys()
         .filter(|k| !TOP_LEVEL_KEYS.contains(&k.as_str()))
         .map(|key| {
@@ -60,15 +71,16 @@ fn unknown_top_level_keys(tree: &Value, text: &str, source: &str) -> Vec<Diagnos
 }
 
 fn line_of_top_level_key(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|line| {
-        let unquoted = line
-            .strip_prefix(['"', '\''])
-            .and_then(|l| l.strip_prefix(key))
-            .and_then(|l| l.strip_prefix(['"', '\'']));
-        let rest = unquoted.or_else(|| line.strip_prefix(key));
-        rest.is_some_and(|r| r.trim_start().starts_with(':'))
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|line| {
+            let unquoted = line
+                .strip_prefix(['"', '\''])
+                .and_then(|l| l.strip_prefix(key))
+                .and_then(|l| l.strip_prefix(['"', '\'']));
+            let rest = unquoted.or_else(|| line.strip_prefix(key));
+            rest.is_some_and(|r| r.trim_start().starts_with(':'))
+        })
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]
@@ -105,17 +117,19 @@ mod tests {
 
     #[test]
     fn syntax_error_is_reported_with_position() {
-        insta::assert_snapshot!(err("hostname: a\nrancher: [\n"), @"");
+        insta::assert_snapshot!(err("hostname: a\nrancher: [\n"), @"/f.yml:2:10: unclosed bracket '['");
     }
 
     #[test]
     fn document_that_is_not_a_map_is_rejected() {
-        insta::assert_snapshot!(err("- a\n- b\n"), @"");
+        insta::assert_snapshot!(err("- a\n- b\n"), @"/f.yml: the document must be a map of keys");
     }
 
     #[test]
     fn mount_entries_need_four_fields() {
-        insta::assert_snapshot!(err("mounts:\n  - [/dev/vdb, /mnt, ext4]\n"), @"");
+        insta::assert_snapshot!(err("mounts:\n  - [/dev/vdb, /mnt, ext4]\n"),
+            @"/f.yml:2:5: mounts[0]: invalid length 3, expected an array of length 4"
+        );
     }
 
     #[test]

@@ -50,7 +50,11 @@ pub fn parse_tree(text: &str, source: &str) -> Result<Value, Diagnostic> {
 pub fn parse_typed<T: DeserializeOwned>(text: &str, source: &str) -> Result<T, Diagnostic> {
     check_size(text, source)?;
     let text = normalize_newlines(text);
-    let text = if text.trim().is_empty() { "{}".into() } else { text };
+    let text = if text.trim().is_empty() {
+        "{}".into()
+    } else {
+        text
+    };
     // Deserialize through serde_path_to_error so errors name the dotted key; the closure must
     // fail with the inner error itself, or serde-saphyr reads on and reports trailing content.
     let mut key = None;
@@ -94,7 +98,10 @@ fn check_size(text: &str, source: &str) -> Result<(), Diagnostic> {
     if text.len() > MAX_SOURCE_BYTES {
         return Err(Diagnostic::error(
             source,
-            format!("is {} bytes, more than the limit of {MAX_SOURCE_BYTES}", text.len()),
+            format!(
+                "is {} bytes, more than the limit of {MAX_SOURCE_BYTES}",
+                text.len()
+            ),
         ));
     }
     Ok(())
@@ -132,7 +139,23 @@ fn clean_message(rendered: &str) -> String {
     {
         msg = after;
     }
-    msg.lines().next().unwrap_or(msg).trim().to_string()
+    let msg = msg.lines().next().unwrap_or(msg).trim();
+    strip_trailing_position(msg).to_string()
+}
+
+/// Some messages end in ` at line N, column M`, which the diagnostic already shows.
+fn strip_trailing_position(msg: &str) -> &str {
+    let Some((head, tail)) = msg.rsplit_once(" at line ") else {
+        return msg;
+    };
+    let is_position = tail
+        .split_once(", column ")
+        .is_some_and(|(l, c)| is_number(l) && is_number(c));
+    if is_position { head } else { msg }
+}
+
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -158,7 +181,10 @@ mod tests {
 
     #[test]
     fn crlf_is_accepted() {
-        assert_eq!(parse_tree("a: 1\r\nb:\r\n  - x\r\n", "t").unwrap(), json!({"a": 1, "b": ["x"]}));
+        assert_eq!(
+            parse_tree("a: 1\r\nb:\r\n  - x\r\n", "t").unwrap(),
+            json!({"a": 1, "b": ["x"]})
+        );
     }
 
     #[test]

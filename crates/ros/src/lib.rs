@@ -41,7 +41,12 @@ pub fn applet(name: &str) -> Option<&'static Applet> {
 pub fn resolve(mut args: Vec<OsString>) -> Result<(&'static Applet, Vec<OsString>), String> {
     let called = args
         .first()
-        .map(|a| Path::new(a).file_name().unwrap_or(a.as_os_str()).to_os_string())
+        .map(|a| {
+            Path::new(a)
+                .file_name()
+                .unwrap_or(a.as_os_str())
+                .to_os_string()
+        })
         .unwrap_or_default();
     let called = called.to_string_lossy();
     if called == "ros"
@@ -54,7 +59,11 @@ pub fn resolve(mut args: Vec<OsString>) -> Result<(&'static Applet, Vec<OsString
         Some(applet) => Ok((applet, args)),
         None => Err(format!(
             "ros: `{called}` is not an applet of this binary; known: {}",
-            APPLETS.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
+            APPLETS
+                .iter()
+                .map(|a| a.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }
@@ -78,7 +87,11 @@ mod tests {
     fn applet_names_are_unique_plain_file_names() {
         for (i, a) in APPLETS.iter().enumerate() {
             assert!(!a.name.is_empty() && !a.name.contains('/'), "{}", a.name);
-            assert!(APPLETS[i + 1..].iter().all(|b| b.name != a.name), "duplicate {}", a.name);
+            assert!(
+                APPLETS[i + 1..].iter().all(|b| b.name != a.name),
+                "duplicate {}",
+                a.name
+            );
         }
     }
 

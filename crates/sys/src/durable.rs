@@ -105,7 +105,10 @@ mod tests {
         write_atomic(&target, b"old", 0o644).unwrap();
         write_atomic(&target, b"new", 0o600).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"new");
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["f"]);
     }
 

@@ -76,9 +76,11 @@ pub(crate) fn run(command: ConfigCommand, root: &Path, out: &mut Output) -> Resu
         ConfigCommand::Get { key } => get(&paths, &key, out),
         ConfigCommand::Set { key, value } => set(&paths, &key, &value, out),
         ConfigCommand::Merge(input) => merge(&paths, &input.input, out),
-        ConfigCommand::Export { output, private, full } => {
-            export(&paths, output.as_deref(), private, full, out)
-        }
+        ConfigCommand::Export {
+            output,
+            private,
+            full,
+        } => export(&paths, output.as_deref(), private, full, out),
         ConfigCommand::Validate(input) => validate(&input.input, out),
         ConfigCommand::Images { input } => images(&paths, input.as_deref(), out),
         ConfigCommand::Generate => generate(out),
@@ -170,7 +172,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 fn set(paths: &ConfigPaths, key: &str, value: &str, out: &mut Output) -> Result<(), CliError> {
     if tree::split_key(key).iter().any(|s| s.is_empty()) {
-        return Err(CliError::Message(format!("`{key}` is not a dotted key like rancher.debug")));
+        return Err(CliError::Message(format!(
+            "`{key}` is not a dotted key like rancher.debug"
+        )));
     }
     let file = paths.cloud_config_file();
     let mut current = read_user_file(&file)?;
@@ -188,7 +192,10 @@ fn read_input(input: &Path) -> Result<(String, String), CliError> {
     }
     match read_source(input) {
         Ok(Some(text)) => Ok((text, input.display().to_string())),
-        Ok(None) => Err(CliError::Message(format!("{}: no such file", input.display()))),
+        Ok(None) => Err(CliError::Message(format!(
+            "{}: no such file",
+            input.display()
+        ))),
         Err(d) => Err(CliError::Message(d.to_string())),
     }
 }

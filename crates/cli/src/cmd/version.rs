@@ -15,6 +15,8 @@ pub(crate) fn run(root: &Path, out: &mut Output) -> Result<(), CliError> {
         .typed()
         .map(|c| c.rancher.upgrade.image)
         .unwrap_or_default();
-    out.line(&format!("version {VERSION} from os image {image}:{VERSION}"));
+    out.line(&format!(
+        "version {VERSION} from os image {image}:{VERSION}"
+    ));
     Ok(())
 }

@@ -93,7 +93,11 @@ impl DockerConfig {
         value("bip", &self.bip);
         value("config-file", &self.config_file);
         value("containerd", &self.containerd);
-        let data_root = if self.data_root.is_empty() { &self.graph } else { &self.data_root };
+        let data_root = if self.data_root.is_empty() {
+            &self.graph
+        } else {
+            &self.data_root
+        };
         value("data-root", data_root);
         value("exec-root", &self.exec_root);
         value("group", &self.group);
@@ -147,8 +151,14 @@ mod tests {
         let cfg = DockerConfig {
             storage_driver: "overlay2".into(),
             group: "docker".into(),
-            host: vec!["unix:///var/run/docker.sock".into(), "tcp://0.0.0.0:2375".into()],
-            log_opts: BTreeMap::from([("max-size".into(), "25m".into()), ("max-file".into(), "2".into())]),
+            host: vec![
+                "unix:///var/run/docker.sock".into(),
+                "tcp://0.0.0.0:2375".into(),
+            ],
+            log_opts: BTreeMap::from([
+                ("max-size".into(), "25m".into()),
+                ("max-file".into(), "2".into()),
+            ]),
             debug: Some(true),
             userland_proxy: Some(false),
             restart: Some(false),
@@ -161,13 +171,20 @@ mod tests {
         assert_eq!(
             cfg.args(),
             [
-                "--data-root", "/var/lib/x",
-                "--group", "docker",
-                "--host", "unix:///var/run/docker.sock",
-                "--host", "tcp://0.0.0.0:2375",
-                "--log-opt", "max-file=2",
-                "--log-opt", "max-size=25m",
-                "--storage-driver", "overlay2",
+                "--data-root",
+                "/var/lib/x",
+                "--group",
+                "docker",
+                "--host",
+                "unix:///var/run/docker.sock",
+                "--host",
+                "tcp://0.0.0.0:2375",
+                "--log-opt",
+                "max-file=2",
+                "--log-opt",
+                "max-size=25m",
+                "--storage-driver",
+                "overlay2",
                 "--debug",
                 "--userland-proxy=false",
                 "--iptables=false",

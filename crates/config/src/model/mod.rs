@@ -119,7 +119,12 @@ mod tests {
     #[test]
     fn top_level_keys_match_the_struct() {
         let tree = CloudConfig::default().to_tree();
-        let keys: Vec<&str> = tree.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = tree
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(keys, TOP_LEVEL_KEYS);
     }
 }
