@@ -196,7 +196,7 @@ mod tests {
             if !b.is_object() {
                 prop_assert_eq!(&m, &b);
             }
-            for (path, leaf) in leaves(&b, String::new()) {
+            for (path, leaf) in leaves(&b, &[]) {
                 prop_assert_eq!(get_exact(&m, &path), Some(&leaf));
             }
         }
@@ -209,27 +209,20 @@ mod tests {
         }
     }
 
-    fn leaves(v: &Value, prefix: String) -> Vec<(Vec<String>, Value)> {
+    /// Every non-map leaf of `v` with its key path. An empty map merges into whatever is
+    /// there, so it pins nothing and is not a leaf.
+    fn leaves(v: &Value, path: &[String]) -> Vec<(Vec<String>, Value)> {
         match v {
-            Value::Object(m) if !m.is_empty() => m
+            Value::Object(m) => m
                 .iter()
                 .flat_map(|(k, c)| {
-                    let mut p = if prefix.is_empty() {
-                        vec![]
-                    } else {
-                        vec![prefix.clone()]
-                    };
+                    let mut p = path.to_vec();
                     p.push(k.clone());
-                    leaves(c, p.join("\u{1}"))
+                    leaves(c, &p)
                 })
                 .collect(),
-            // an empty map merges into whatever is there, so it pins nothing
-            Value::Object(_) => vec![],
-            _ if prefix.is_empty() => vec![],
-            other => vec![(
-                prefix.split('\u{1}').map(String::from).collect(),
-                other.clone(),
-            )],
+            _ if path.is_empty() => vec![],
+            other => vec![(path.to_vec(), other.clone())],
         }
     }
 
