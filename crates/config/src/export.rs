@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::tree::remove_path;
+use crate::tree::{get_path, remove_path};
 
 /// Keys never exported: secrets handed over on the kernel cmdline, and internal state.
 const ALWAYS_REMOVED: &[&str] = &["rancher.password", "rancher.autologin", "EXTRA_CMDLINE"];
@@ -28,17 +28,30 @@ pub struct ExportOptions {
     pub private: bool,
 }
 
-/// Removes what the export must not show.
+/// Removes what the export must not show, and the maps that held only that.
 pub fn export_tree(mut tree: Value, options: ExportOptions) -> Value {
-    for key in ALWAYS_REMOVED {
-        remove_path(&mut tree, key);
-    }
-    if !options.private {
-        for key in PRIVATE {
-            remove_path(&mut tree, key);
+    let private: &[&str] = if options.private { &[] } else { PRIVATE };
+    for key in ALWAYS_REMOVED.iter().chain(private) {
+        if remove_path(&mut tree, key) {
+            prune_emptied_parents(&mut tree, key);
         }
     }
     tree
+}
+
+/// Drops the maps on the way to `key` that the removal left empty, innermost first.
+fn prune_emptied_parents(tree: &mut Value, key: &str) {
+    let mut parent = key;
+    while let Some((up, _)) = parent.rsplit_once('.') {
+        if !get_path(tree, up)
+            .and_then(Value::as_object)
+            .is_some_and(|m| m.is_empty())
+        {
+            return;
+        }
+        remove_path(tree, up);
+        parent = up;
+    }
 }
 
 #[cfg(test)]
@@ -58,6 +71,14 @@ mod tests {
         assert_eq!(
             export_tree(tree.clone(), ExportOptions::default()),
             json!({"hostname": "h", "rancher": {"docker": {"tls": true}}})
+        );
+        assert_eq!(
+            export_tree(
+                json!({"rancher": {"ssh": {"keys": {}}, "docker": {"ca_key": "k"}}}),
+                ExportOptions::default()
+            ),
+            json!({}),
+            "maps emptied by the removal go too"
         );
         assert_eq!(
             export_tree(tree, ExportOptions { private: true }),
