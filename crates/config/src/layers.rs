@@ -99,31 +99,126 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// Nothing loaded yet: an empty map.
+    pub fn empty() -> Self {
+        Self {
+            tree: Value::Object(Map::new()),
+            diagnostics: Vec::new(),
+        }
+    }
+
     /// Converts the merged tree to the typed model. Every layer was typed on its own before
     /// merging, so this fails only if the merge itself produced something invalid.
     pub fn typed(&self) -> Result<CloudConfig, Diagnostic> {
         yaml::parse_typed(&yaml::to_yaml(&self.tree), "merged config")
     }
+
+    /// Merges one YAML layer named `source`, or skips it with a diagnostic.
+    pub fn add_yaml(&mut self, text: &str, source: &str) {
+        match check_source(text, source) {
+            Ok((tree, warnings)) => {
+                for w in &warnings {
+                    tracing::warn!(%w, "configuration warning");
+                }
+                self.diagnostics.extend(warnings);
+                merge(&mut self.tree, tree);
+            }
+            Err(d) => self.skip(d),
+        }
+    }
+
+    /// Merges a kernel command line, then the `EXTRA_CMDLINE` the layers so far hold (the
+    /// parameters after `--`, from this command line or saved at boot).
+    pub fn add_cmdline(&mut self, text: &str) {
+        let mut parsed = cmdline::parse(text);
+        if let Some(extra) = parsed.extra.take() {
+            set_path(&mut parsed.tree, EXTRA_CMDLINE_KEY, Value::String(extra));
+        }
+        self.add_tree(parsed.tree, "kernel cmdline");
+
+        let extra = self
+            .tree
+            .get(EXTRA_CMDLINE_KEY)
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if let Some(extra) = extra {
+            self.add_tree(cmdline::parse(&extra).tree, EXTRA_CMDLINE_KEY);
+        }
+    }
+
+    /// `rancher.debug: true` forces every engine's debug flag and `rancher.log`.
+    pub fn apply_debug(&mut self) {
+        if self.tree.pointer("/rancher/debug").and_then(Value::as_bool) == Some(true) {
+            for key in [
+                "rancher.docker.debug",
+                "rancher.system_docker.debug",
+                "rancher.bootstrap_docker.debug",
+                "rancher.log",
+            ] {
+                set_path(&mut self.tree, key, Value::Bool(true));
+            }
+        }
+    }
+
+    /// Applies saved datasource metadata (YAML), the last step of loading.
+    pub fn add_metadata(&mut self, text: &str, source: &str) {
+        match yaml::parse_typed::<Metadata>(text, source) {
+            Ok(metadata) => metadata.apply(&mut self.tree),
+            Err(d) => self.skip(d),
+        }
+    }
+
+    /// Adds a layer that was not read from a file; it is typed through its YAML rendering.
+    fn add_tree(&mut self, tree: Value, source: &str) {
+        if tree.as_object().is_some_and(Map::is_empty) {
+            return;
+        }
+        match yaml::parse_typed::<CloudConfig>(&yaml::to_yaml(&tree), source) {
+            Ok(_) => merge(&mut self.tree, tree),
+            Err(mut d) => {
+                // Line numbers of a rendering the user never saw would only mislead.
+                d.position = None;
+                self.skip(d);
+            }
+        }
+    }
+
+    fn skip(&mut self, d: Diagnostic) {
+        tracing::error!(%d, "configuration layer skipped");
+        self.diagnostics.push(d);
+    }
 }
 
-/// Loads and merges the layers of `scope`.
+/// Loads and merges the layers of `scope` from the files below `paths`.
 pub fn load(paths: &ConfigPaths, scope: Scope) -> Loaded {
-    let mut loaded = Loaded {
-        tree: Value::Object(Map::new()),
-        diagnostics: Vec::new(),
-    };
+    let mut loaded = Loaded::empty();
     if scope == Scope::Full {
-        add_text_layer(&mut loaded, OS_CONFIG, OS_CONFIG_SOURCE);
-        add_file_layer(&mut loaded, &paths.oem_config());
+        loaded.add_yaml(OS_CONFIG, OS_CONFIG_SOURCE);
+        add_file(&mut loaded, &paths.oem_config(), Loaded::add_yaml);
     }
     for file in drop_in_files(&paths.cloud_config_dir(), &mut loaded.diagnostics) {
-        add_file_layer(&mut loaded, &file);
+        add_file(&mut loaded, &file, Loaded::add_yaml);
     }
-    add_file_layer(&mut loaded, &paths.cloud_config_file());
-    add_cmdline_layers(&mut loaded, &paths.cmdline_file());
-    apply_debug(&mut loaded.tree);
-    apply_metadata(&mut loaded, &paths.metadata_file());
+    add_file(&mut loaded, &paths.cloud_config_file(), Loaded::add_yaml);
+    // Even without a cmdline file, the `EXTRA_CMDLINE` saved at boot still applies.
+    let cmdline = read_source(&paths.cmdline_file()).unwrap_or_else(|d| {
+        loaded.skip(d);
+        None
+    });
+    loaded.add_cmdline(cmdline.as_deref().unwrap_or_default());
+    loaded.apply_debug();
+    add_file(&mut loaded, &paths.metadata_file(), Loaded::add_metadata);
     loaded
+}
+
+/// Reads `path` and hands its text to `add`; a missing file is no layer, an unreadable one a
+/// skipped layer.
+fn add_file(loaded: &mut Loaded, path: &Path, add: impl FnOnce(&mut Loaded, &str, &str)) {
+    match read_source(path) {
+        Ok(Some(text)) => add(loaded, &text, &path.display().to_string()),
+        Ok(None) => {}
+        Err(d) => loaded.skip(d),
+    }
 }
 
 /// Reads a configuration file; `Ok(None)` if it does not exist.
@@ -149,32 +244,6 @@ pub fn read_source(path: &Path) -> Result<Option<String>, Diagnostic> {
         .map_err(|e| Diagnostic::error(source, format!("is not UTF-8 text: {e}")))
 }
 
-fn add_file_layer(loaded: &mut Loaded, path: &Path) {
-    match read_source(path) {
-        Ok(Some(text)) => add_text_layer(loaded, &text, &path.display().to_string()),
-        Ok(None) => {}
-        Err(d) => skip(loaded, d),
-    }
-}
-
-fn add_text_layer(loaded: &mut Loaded, text: &str, source: &str) {
-    match check_source(text, source) {
-        Ok((tree, warnings)) => {
-            for w in &warnings {
-                tracing::warn!(%w, "configuration warning");
-            }
-            loaded.diagnostics.extend(warnings);
-            merge(&mut loaded.tree, tree);
-        }
-        Err(d) => skip(loaded, d),
-    }
-}
-
-fn skip(loaded: &mut Loaded, d: Diagnostic) {
-    tracing::error!(%d, "configuration layer skipped");
-    loaded.diagnostics.push(d);
-}
-
 /// Regular, non-dot files of `dir` in lexical (byte) order of their names.
 fn drop_in_files(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     let entries = match fs::read_dir(dir) {
@@ -196,71 +265,4 @@ fn drop_in_files(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> 
         .collect();
     files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     files
-}
-
-fn add_cmdline_layers(loaded: &mut Loaded, path: &Path) {
-    let text = match read_source(path) {
-        Ok(Some(t)) => t,
-        Ok(None) => String::new(),
-        Err(d) => {
-            skip(loaded, d);
-            String::new()
-        }
-    };
-    let mut parsed = cmdline::parse(&text);
-    if let Some(extra) = parsed.extra.take() {
-        set_path(&mut parsed.tree, EXTRA_CMDLINE_KEY, Value::String(extra));
-    }
-    add_tree_layer(loaded, parsed.tree, "kernel cmdline");
-
-    let extra = loaded
-        .tree
-        .get(EXTRA_CMDLINE_KEY)
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    if let Some(extra) = extra {
-        add_tree_layer(loaded, cmdline::parse(&extra).tree, EXTRA_CMDLINE_KEY);
-    }
-}
-
-/// Adds a layer that was not read from a file; it is typed through its YAML rendering.
-fn add_tree_layer(loaded: &mut Loaded, tree: Value, source: &str) {
-    if tree.as_object().is_some_and(Map::is_empty) {
-        return;
-    }
-    match yaml::parse_typed::<CloudConfig>(&yaml::to_yaml(&tree), source) {
-        Ok(_) => merge(&mut loaded.tree, tree),
-        Err(mut d) => {
-            // Line numbers of a rendering the user never saw would only mislead.
-            d.position = None;
-            skip(loaded, d);
-        }
-    }
-}
-
-fn apply_debug(tree: &mut Value) {
-    let debug = tree.pointer("/rancher/debug").and_then(Value::as_bool) == Some(true);
-    if debug {
-        for key in [
-            "rancher.docker.debug",
-            "rancher.system_docker.debug",
-            "rancher.bootstrap_docker.debug",
-            "rancher.log",
-        ] {
-            set_path(tree, key, Value::Bool(true));
-        }
-    }
-}
-
-fn apply_metadata(loaded: &mut Loaded, path: &Path) {
-    let text = match read_source(path) {
-        Ok(Some(t)) => t,
-        Ok(None) => return,
-        Err(d) => return skip(loaded, d),
-    };
-    let metadata: Metadata = match yaml::parse_typed(&text, &path.display().to_string()) {
-        Ok(m) => m,
-        Err(d) => return skip(loaded, d),
-    };
-    metadata.apply(&mut loaded.tree);
 }

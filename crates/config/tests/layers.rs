@@ -333,3 +333,13 @@ fn sysctl_keys_given_nested_or_dotted_are_the_same() {
     assert_eq!(sysctl["vm.swappiness"], "10");
     assert_eq!(sysctl["fs.file-max"], "1000000000");
 }
+
+#[test]
+fn extra_cmdline_saved_in_a_drop_in_applies_without_a_cmdline_file() {
+    let root = Root::new();
+    root.write(
+        &format!("{DROP_IN}/init.yml"),
+        "EXTRA_CMDLINE: cc.hostname=saved\n",
+    );
+    assert_eq!(root.typed().hostname, "saved");
+}
