@@ -1,1 +1,79 @@
-fn main() {}
+//! `cargo xtask`: build automation for RancherOS. Outputs go to `dist/` at the workspace root;
+//! the cargo target directory is wherever cargo puts it (`CARGO_TARGET_DIR` is honoured, CI
+//! keeps it under /var/cache so a clean clone reuses the build).
+
+#![allow(clippy::print_stderr)] // a build tool reports on stderr
+
+mod binary;
+mod elf;
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Build, boot and test RancherOS")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build the static `ros` binary into dist/ros.
+    Build(binary::BuildArgs),
+    /// Build the OS and boot it in QEMU with the serial console on this terminal.
+    Run(binary::BuildArgs),
+    /// Everything CI checks: formatting, clippy, the test suites, the static build, fuzzing.
+    Test(test::TestArgs),
+    /// Run the fuzz targets for a while (needs cargo-fuzz).
+    Fuzz(test::FuzzArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build(args) => binary::build(&args).map(|path| {
+            eprintln!("xtask: built {}", path.display());
+        }),
+        Command::Run(args) => run(&args),
+        Command::Test(args) => test::run(&args),
+        Command::Fuzz(args) => test::fuzz(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Until the image pipeline exists, `run` builds what there is and says what is missing.
+fn run(args: &binary::BuildArgs) -> Result<()> {
+    let ros = binary::build(args)?;
+    anyhow::bail!(
+        "built {} (the multicall binary, `ros config` works against --root DIR), but there is \
+         no bootable image yet: the kernel, initramfs, system images and the QEMU runner are \
+         the next milestone, so there is nothing to boot",
+        ros.display()
+    )
+}
+
+/// The workspace root (the parent of this crate's directory).
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// `dist/` at the workspace root, created on demand.
+fn dist_dir() -> Result<PathBuf> {
+    let dist = workspace_root().join("dist");
+    std::fs::create_dir_all(&dist).with_context(|| format!("creating {}", dist.display()))?;
+    Ok(dist)
+}

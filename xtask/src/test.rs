@@ -1,0 +1,120 @@
+//! `cargo xtask test` (README's test command, what CI runs) and `cargo xtask fuzz`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::binary::{self, BuildArgs};
+
+/// Every fuzz target under fuzz/, with the seed corpus beside it.
+const FUZZ_TARGETS: &[&str] = &["config_layers"];
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Seconds each fuzz target runs.
+    #[arg(long, default_value_t = 30)]
+    pub fuzz_seconds: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct FuzzArgs {
+    /// Seconds each target runs.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u32,
+    /// Only this target.
+    pub target: Option<String>,
+}
+
+/// Formatting, clippy, every test suite, the static build and a short fuzz run.
+pub fn run(args: &TestArgs) -> Result<()> {
+    step("formatting", cargo(&["fmt", "--all", "--", "--check"]))?;
+    step(
+        "clippy",
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    step("tests", cargo(&["test", "--workspace"]))?;
+    eprintln!("xtask: == static build");
+    let ros = binary::build(&BuildArgs { debug: false })?;
+    let size = std::fs::metadata(&ros)?.len();
+    eprintln!("xtask: {} is static, {size} bytes", ros.display());
+    fuzz(&FuzzArgs {
+        seconds: args.fuzz_seconds,
+        target: None,
+    })
+}
+
+/// Builds and runs the fuzz targets; a crash fails with the reproducer's path.
+pub fn fuzz(args: &FuzzArgs) -> Result<()> {
+    let fuzz_dir = crate::workspace_root().join("fuzz");
+    let version = Command::new(binary::cargo())
+        .args(["fuzz", "--version"])
+        .output();
+    if !version.is_ok_and(|o| o.status.success()) {
+        bail!("cargo-fuzz is missing: `cargo install cargo-fuzz --locked` (.ci/run does)");
+    }
+    let targets: Vec<&str> = match &args.target {
+        Some(t) if FUZZ_TARGETS.contains(&t.as_str()) => vec![t.as_str()],
+        Some(t) => bail!(
+            "no fuzz target `{t}`; there are: {}",
+            FUZZ_TARGETS.join(", ")
+        ),
+        None => FUZZ_TARGETS.to_vec(),
+    };
+    let work = fuzz_work_dir()?;
+    for target in targets {
+        eprintln!("xtask: == fuzz {target} for {} s", args.seconds);
+        let corpus = work.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus)
+            .with_context(|| format!("creating {}", corpus.display()))?;
+        let seeds = fuzz_dir.join("seeds").join(target);
+        let mut cmd = Command::new(binary::cargo());
+        cmd.current_dir(&fuzz_dir)
+            // cargo-fuzz passes -Z flags; the one stable toolchain here accepts them this way
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_TARGET_DIR", work.join("target"))
+            .args(["fuzz", "run", "-O", target])
+            .arg(&corpus)
+            .arg(&seeds)
+            .arg("--")
+            .arg(format!("-max_total_time={}", args.seconds))
+            .arg("-max_len=16384")
+            .arg(format!(
+                "-artifact_prefix={}/",
+                work.join("artifacts").display()
+            ));
+        std::fs::create_dir_all(work.join("artifacts"))?;
+        binary::run(&mut cmd).with_context(|| {
+            format!(
+                "fuzz target {target} failed; reproducers are in {}",
+                work.join("artifacts").display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Fuzz builds and corpora live beside the cargo target directory, outside the clone when CI
+/// points CARGO_TARGET_DIR elsewhere.
+fn fuzz_work_dir() -> Result<PathBuf> {
+    Ok(binary::target_dir()?.join("fuzz"))
+}
+
+fn cargo(args: &[&str]) -> Command {
+    let mut cmd = Command::new(binary::cargo());
+    cmd.current_dir(crate::workspace_root()).args(args);
+    cmd
+}
+
+fn step(name: &str, mut cmd: Command) -> Result<()> {
+    eprintln!("xtask: == {name}");
+    binary::run(&mut cmd).with_context(|| format!("{name} failed"))
+}
