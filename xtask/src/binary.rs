@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::elf::{self, Linkage};
+use crate::tools::{self, MUSL};
 
-const MUSL: &str = "x86_64-unknown-linux-musl";
 const GNU: &str = "x86_64-unknown-linux-gnu";
 
 #[derive(Debug, Args)]
@@ -21,7 +21,11 @@ pub struct BuildArgs {
 
 /// Builds `ros`, copies it to dist/ros and returns that path.
 pub fn build(args: &BuildArgs) -> Result<PathBuf> {
-    let target = if target_installed(MUSL)? { MUSL } else { GNU };
+    let target = if tools::ensure_musl_target()? {
+        MUSL
+    } else {
+        GNU
+    };
     if target == GNU {
         eprintln!("xtask: the {MUSL} target is not installed; building {GNU} with +crt-static");
     }
@@ -63,19 +67,6 @@ pub fn build(args: &BuildArgs) -> Result<PathBuf> {
 /// The cargo that runs xtask, so the same toolchain builds everything.
 pub fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
-fn target_installed(target: &str) -> Result<bool> {
-    let output = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .context("running rustc --print sysroot")?;
-    let sysroot = String::from_utf8(output.stdout).context("rustc printed a non-UTF-8 sysroot")?;
-    Ok(PathBuf::from(sysroot.trim())
-        .join("lib/rustlib")
-        .join(target)
-        .join("lib")
-        .is_dir())
 }
 
 /// The cargo target directory, as cargo itself resolves it.

@@ -7,6 +7,7 @@
 mod binary;
 mod elf;
 mod test;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::binary::{self, BuildArgs};
+use crate::tools;
 
 /// Every fuzz target under fuzz/, with the seed corpus beside it.
 const FUZZ_TARGETS: &[&str] = &["config_layers"];
@@ -55,12 +56,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
 /// Builds and runs the fuzz targets; a crash fails with the reproducer's path.
 pub fn fuzz(args: &FuzzArgs) -> Result<()> {
     let fuzz_dir = crate::workspace_root().join("fuzz");
-    let version = Command::new(binary::cargo())
-        .args(["fuzz", "--version"])
-        .output();
-    if !version.is_ok_and(|o| o.status.success()) {
-        bail!("cargo-fuzz is missing: `cargo install cargo-fuzz --locked` (.ci/run does)");
-    }
+    tools::ensure_cargo_fuzz()?;
     let targets: Vec<&str> = match &args.target {
         Some(t) if FUZZ_TARGETS.contains(&t.as_str()) => vec![t.as_str()],
         Some(t) => bail!(
