@@ -7,8 +7,10 @@
 #![allow(unsafe_code)]
 
 mod durable;
+mod kernel;
 
 pub use durable::{AtomicWriteError, write_atomic};
+pub use kernel::{Call, Kernel, LinuxKernel, MountFlags, RecordingKernel};
 
 /// The effective user id of the calling process.
 pub fn effective_uid() -> u32 {
