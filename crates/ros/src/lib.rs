@@ -23,11 +23,18 @@ pub struct Applet {
 }
 
 /// Every applet. The image build creates one symlink per entry.
-pub const APPLETS: &[Applet] = &[Applet {
-    name: "ros",
-    about: "control and configure RancherOS",
-    main: ros_cli::main,
-}];
+pub const APPLETS: &[Applet] = &[
+    Applet {
+        name: "ros",
+        about: "control and configure RancherOS",
+        main: ros_cli::main,
+    },
+    Applet {
+        name: "init",
+        about: "PID 1: boot the system",
+        main: ros_init::main,
+    },
+];
 
 /// Exit status for a name the binary does not answer to (as a shell's "command not found").
 pub const UNKNOWN_APPLET: u8 = 127;

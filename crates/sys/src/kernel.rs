@@ -29,6 +29,11 @@ impl MountFlags {
     pub fn bits(self) -> u64 {
         self.0
     }
+
+    /// Both sets of flags (usable in `const` items, unlike `|`).
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
 }
 
 impl std::ops::BitOr for MountFlags {
