@@ -5,7 +5,11 @@
 #![allow(clippy::print_stderr)] // a build tool reports on stderr
 
 mod binary;
+mod cpio;
+mod debian;
 mod elf;
+mod image;
+mod kernel;
 mod test;
 mod tools;
 
@@ -26,8 +30,10 @@ struct Cli {
 enum Command {
     /// Build the static `ros` binary into dist/ros.
     Build(binary::BuildArgs),
+    /// Build the kernel and the initramfs into dist/.
+    Images(image::ImageArgs),
     /// Build the OS and boot it in QEMU with the serial console on this terminal.
-    Run(binary::BuildArgs),
+    Run(image::ImageArgs),
     /// Everything CI checks: formatting, clippy, the test suites, the static build, fuzzing.
     Test(test::TestArgs),
     /// Run the fuzz targets for a while (needs cargo-fuzz).
@@ -40,6 +46,7 @@ fn main() -> ExitCode {
         Command::Build(args) => binary::build(&args).map(|path| {
             eprintln!("xtask: built {}", path.display());
         }),
+        Command::Images(args) => image::build_all(&args).map(drop),
         Command::Run(args) => run(&args),
         Command::Test(args) => test::run(&args),
         Command::Fuzz(args) => test::fuzz(&args),
@@ -53,14 +60,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Until the image pipeline exists, `run` builds what there is and says what is missing.
-fn run(args: &binary::BuildArgs) -> Result<()> {
-    let ros = binary::build(args)?;
+/// Builds everything and boots it with the serial console on this terminal.
+fn run(args: &image::ImageArgs) -> Result<()> {
+    let artifacts = image::build_all(args)?;
     anyhow::bail!(
-        "built {} (the multicall binary, `ros config` works against --root DIR), but there is \
-         no bootable image yet: the kernel, initramfs, system images and the QEMU runner are \
-         the next milestone, so there is nothing to boot",
-        ros.display()
+        "built {} and {} (kernel {}), but the QEMU runner is not wired up yet",
+        artifacts.kernel.display(),
+        artifacts.initrd.display(),
+        artifacts.release
     )
 }
 
