@@ -1,0 +1,378 @@
+//! [`TestVm`]: one guest under test, its console read live from a unix socket.
+
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::console::{find_line, kernel_trouble};
+use crate::qemu::{BootSource, Firmware, QemuConfig, Serial};
+use crate::qmp::Qmp;
+
+/// How long QEMU may take to create its console socket.
+const SOCKET_WAIT: Duration = Duration::from_secs(30);
+
+/// The build's output folder (`dist/`), where the boot artefacts are.
+#[derive(Debug, Clone)]
+pub struct Artefacts {
+    dir: PathBuf,
+}
+
+impl Artefacts {
+    /// `$ROS_DIST`, or `dist/` at the workspace root.
+    pub fn locate() -> Result<Self> {
+        let dir = std::env::var_os("ROS_DIST").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist"),
+            PathBuf::from,
+        );
+        if !dir.is_dir() {
+            bail!(
+                "{} does not exist: build the artefacts with `cargo xtask images`",
+                dir.display()
+            );
+        }
+        Ok(Self { dir })
+    }
+
+    /// A file of the output folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Kernel and initramfs, booted directly.
+    pub fn direct(&self) -> BootSource {
+        BootSource::Direct {
+            kernel: self.path("vmlinuz"),
+            initrd: self.path("initrd"),
+        }
+    }
+
+    /// The hybrid ISO.
+    pub fn iso(&self, firmware: Firmware) -> BootSource {
+        BootSource::Iso {
+            path: self.path("rancheros.iso"),
+            firmware,
+        }
+    }
+
+    /// The disk image, as `rancheros.img` (raw) or `rancheros.qcow2`.
+    pub fn disk(&self, file: &str, firmware: Firmware) -> BootSource {
+        BootSource::Disk {
+            path: self.path(file),
+            firmware,
+        }
+    }
+
+    /// Where failing tests leave their console logs: `$ROS_E2E_LOGS` or `dist/e2e-logs`.
+    pub fn log_dir(&self) -> PathBuf {
+        std::env::var_os("ROS_E2E_LOGS").map_or_else(|| self.dir.join("e2e-logs"), PathBuf::from)
+    }
+}
+
+/// Builds a [`TestVm`].
+#[derive(Debug)]
+pub struct TestVmBuilder {
+    name: String,
+    config: QemuConfig,
+    log_dir: PathBuf,
+}
+
+impl TestVmBuilder {
+    /// Guest RAM in MiB.
+    pub fn memory(mut self, mib: u32) -> Self {
+        self.config.memory_mib = mib;
+        self
+    }
+
+    /// An extra kernel parameter (direct boots).
+    pub fn cmdline(mut self, param: &str) -> Self {
+        self.config.cmdline.push(param.to_string());
+        self
+    }
+
+    /// An extra virtio disk.
+    pub fn disk(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.disks.push(path.into());
+        self
+    }
+
+    /// Starts QEMU and connects to its console.
+    pub fn boot(mut self) -> Result<TestVm> {
+        let dir = tempfile::Builder::new().prefix("ros-e2e-").tempdir()?;
+        let socket = dir.path().join("console.sock");
+        let log = dir.path().join("console.log");
+        let qmp = dir.path().join("qmp.sock");
+        self.config.serial = Serial::Socket {
+            path: socket.clone(),
+            log: log.clone(),
+        };
+        self.config.qmp = Some(qmp.clone());
+        let stderr = std::fs::File::create(dir.path().join("qemu.stderr"))?;
+        let mut command = self.config.command()?;
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("starting {}", crate::qemu::QEMU))?;
+        let stream = match connect(&socket, &mut child) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let qemu_said =
+                    std::fs::read_to_string(dir.path().join("qemu.stderr")).unwrap_or_default();
+                return Err(e.context(format!("{command:?}: {}", qemu_said.trim())));
+            }
+        };
+        let shared = Arc::new(Shared::default());
+        let reader = spawn_reader(stream, Arc::clone(&shared));
+        Ok(TestVm {
+            name: self.name,
+            child,
+            exit: None,
+            shared,
+            reader: Some(reader),
+            cursor: 0,
+            qmp,
+            log_dir: self.log_dir,
+            started: Instant::now(),
+            _dir: dir,
+        })
+    }
+}
+
+/// QEMU creates the socket, then waits for us before running the guest.
+fn connect(socket: &Path, child: &mut Child) -> Result<UnixStream> {
+    let deadline = Instant::now() + SOCKET_WAIT;
+    loop {
+        if let Ok(stream) = UnixStream::connect(socket) {
+            return Ok(stream);
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("QEMU exited ({status}) before opening its console");
+        }
+        if Instant::now() > deadline {
+            bail!("QEMU did not open {} in time", socket.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    console: Mutex<Console>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Console {
+    text: String,
+    closed: bool,
+}
+
+fn spawn_reader(mut stream: UnixStream, shared: Arc<Shared>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut pending = Vec::new();
+        loop {
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let mut console = shared.console.lock().unwrap_or_else(|e| e.into_inner());
+            if n == 0 {
+                console.text.push_str(&String::from_utf8_lossy(&pending));
+                console.closed = true;
+                shared.changed.notify_all();
+                return;
+            }
+            pending.extend_from_slice(&buf[..n]);
+            // Keep an incomplete UTF-8 sequence for the next read.
+            let valid = match std::str::from_utf8(&pending) {
+                Ok(_) => pending.len(),
+                Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                Err(_) => pending.len(),
+            };
+            let rest = pending.split_off(valid);
+            console.text.push_str(&String::from_utf8_lossy(&pending));
+            pending = rest;
+            shared.changed.notify_all();
+        }
+    })
+}
+
+/// A guest under test. Dropping it stops QEMU; a failing test's console log is kept.
+#[derive(Debug)]
+pub struct TestVm {
+    name: String,
+    child: Child,
+    exit: Option<ExitStatus>,
+    shared: Arc<Shared>,
+    reader: Option<JoinHandle<()>>,
+    cursor: usize,
+    qmp: PathBuf,
+    log_dir: PathBuf,
+    started: Instant,
+    _dir: tempfile::TempDir,
+}
+
+impl TestVm {
+    /// A guest called `name` (the name of its kept log) booting `boot`, with the defaults of
+    /// [`QemuConfig::new`].
+    pub fn builder(name: &str, artefacts: &Artefacts, boot: BootSource) -> TestVmBuilder {
+        TestVmBuilder {
+            name: name.to_string(),
+            config: QemuConfig::new(boot),
+            log_dir: artefacts.log_dir(),
+        }
+    }
+
+    fn console(&self) -> MutexGuard<'_, Console> {
+        self.shared
+            .console
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The console so far.
+    pub fn console_log(&self) -> String {
+        self.console().text.clone()
+    }
+
+    /// Time since QEMU started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Waits for the next console line containing `needle` and returns it. `timeout` only
+    /// guards against a hung guest; it is not a speed check.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        let mut console = self.console();
+        loop {
+            if let Some((line, next)) = find_line(&console.text, self.cursor, needle) {
+                drop(console);
+                self.cursor = next;
+                return Ok(line);
+            }
+            if console.closed {
+                bail!(
+                    "{}: the console closed before a line with `{needle}`:\n{}",
+                    self.name,
+                    tail(&console.text)
+                );
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                bail!(
+                    "{}: no line with `{needle}` within {timeout:?}:\n{}",
+                    self.name,
+                    tail(&console.text)
+                );
+            }
+            console = self
+                .shared
+                .changed
+                .wait_timeout(console, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Waits for QEMU to exit on its own (the guest powered off) and returns its status.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let mut console = self.console();
+        while !console.closed {
+            let now = Instant::now();
+            if now >= deadline {
+                bail!(
+                    "{}: still running after {timeout:?}:\n{}",
+                    self.name,
+                    tail(&console.text)
+                );
+            }
+            console = self
+                .shared
+                .changed
+                .wait_timeout(console, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(console);
+        let status = self.child.wait()?;
+        self.exit = Some(status);
+        Ok(status)
+    }
+
+    /// Asks the guest to power off, as the power button does (ACPI).
+    pub fn power_button(&self) -> Result<()> {
+        Qmp::connect(&self.qmp)?.execute("system_powerdown")?;
+        Ok(())
+    }
+
+    /// Fails if the console shows a kernel panic, an Oops or a BUG.
+    pub fn check_kernel(&self) -> Result<()> {
+        let trouble = kernel_trouble(&self.console().text);
+        if let Some(first) = trouble.first() {
+            bail!(
+                "{}: the kernel reported trouble ({} lines), first at console line {}: {}",
+                self.name,
+                trouble.len(),
+                first.line,
+                first.text
+            );
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if self.exit.is_none() {
+            let quit = Qmp::connect(&self.qmp).and_then(|mut q| q.execute("quit"));
+            if quit.is_err() {
+                let _ = self.child.kill();
+            }
+            self.exit = self.child.wait().ok();
+        }
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+
+    fn keep_log(&self) -> Option<PathBuf> {
+        std::fs::create_dir_all(&self.log_dir).ok()?;
+        let path = self.log_dir.join(format!("{}.log", self.name));
+        std::fs::write(&path, &self.console().text).ok()?;
+        Some(path)
+    }
+}
+
+impl Drop for TestVm {
+    fn drop(&mut self) {
+        self.stop();
+        let trouble = self.check_kernel();
+        if (std::thread::panicking() || trouble.is_err())
+            && let Some(path) = self.keep_log()
+        {
+            #[allow(clippy::print_stderr)] // the test's output is where a reader looks
+            {
+                eprintln!("{}: console log kept at {}", self.name, path.display());
+            }
+        }
+        if let Err(e) = trouble
+            && !std::thread::panicking()
+        {
+            panic!("{e:#}");
+        }
+    }
+}
+
+/// The last lines of a console, for error messages.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(25);
+    lines[start..].join("\n")
+}

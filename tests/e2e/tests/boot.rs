@@ -1,0 +1,41 @@
+//! Stage-0 boots: the OS reaches its marker and powers itself off, by every boot path.
+
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use ros_e2e::{Artefacts, BootSource, TestVm};
+
+/// Guards against a hung guest; TCG boots take seconds, firmware boots a little more.
+const HANG: Duration = Duration::from_secs(180);
+
+/// `modules=56/56 images=0/0` → every listed module loaded, every image readable.
+fn check_marker(line: &str) -> Result<()> {
+    for field in ["modules=", "images="] {
+        let value = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(field))
+            .ok_or_else(|| anyhow::anyhow!("no {field} in `{line}`"))?;
+        let (done, listed) = value
+            .split_once('/')
+            .ok_or_else(|| anyhow::anyhow!("bad {field} in `{line}`"))?;
+        ensure!(done == listed, "not all {field}: `{line}`");
+    }
+    Ok(())
+}
+
+fn boots_and_powers_off(name: &str, boot: impl Fn(&Artefacts) -> BootSource) -> Result<()> {
+    let artefacts = Artefacts::locate()?;
+    let mut vm = TestVm::builder(name, &artefacts, boot(&artefacts))
+        .memory(512)
+        .boot()?;
+    let line = vm.wait_for("ros: boot ok", HANG)?;
+    check_marker(&line)?;
+    let status = vm.wait_for_exit(HANG)?;
+    ensure!(status.success(), "{name}: QEMU exited with {status}");
+    vm.check_kernel()
+}
+
+#[test]
+fn kernel_and_initrd() -> Result<()> {
+    boots_and_powers_off("kernel-initrd", Artefacts::direct)
+}
