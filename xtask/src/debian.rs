@@ -226,6 +226,22 @@ impl Apt {
     }
 }
 
+/// Unpacks a .deb once into `cache/unpacked/<deb name>` and returns that directory. The
+/// directory appears whole or not at all (unpacked beside it, then renamed).
+pub fn unpack(deb: &Path, cache: &Path) -> Result<PathBuf> {
+    let stem = deb.file_stem().context("a .deb without a name")?;
+    let dest = cache.join("unpacked").join(stem);
+    if dest.is_dir() {
+        return Ok(dest);
+    }
+    let tmp = dest.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    crate::binary::run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tmp))?;
+    std::fs::rename(&tmp, &dest).with_context(|| format!("renaming to {}", dest.display()))?;
+    Ok(dest)
+}
+
 fn field(stanza: &str, key: &str) -> Option<String> {
     let prefix = format!("{key}: ");
     stanza

@@ -1,7 +1,8 @@
-//! `cargo xtask images|kernel|initramfs`: the kernel and the initramfs in dist/.
+//! `cargo xtask kernel|initramfs|iso|disk|images`: the boot artefacts in dist/.
 //!
-//! Inputs (Debian packages, the unpacked kernel) are cached under the build cache
-//! (`/var/cache/rancheros` by default, `ROS_CACHE` to move it), outputs go to dist/.
+//! Inputs (Debian packages, unpacked) are cached under the build cache (`/var/cache/rancheros`
+//! by default, `ROS_CACHE` to move it), outputs go to dist/: `vmlinuz` and `initrd` (also the
+//! PXE pair), `rancheros.iso`, `rancheros.img` and `rancheros.qcow2`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,9 +10,10 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::bootloader::{self, Loaders};
 use crate::cpio::Archive;
 use crate::debian::{self, Apt, Wanted};
-use crate::kernel;
+use crate::{disk, iso, kernel};
 
 /// Debian's cloud kernel: LZ4-compressed, fast to start under emulation.
 const KERNEL: Wanted = Wanted {
@@ -19,6 +21,32 @@ const KERNEL: Wanted = Wanted {
     name: "linux-image-cloud-amd64",
     meta: true,
 };
+
+/// Tools of the host the image build runs (Debian package names).
+const HOST_TOOLS: &[&str] = &[
+    "apt",
+    "debian-archive-keyring",
+    "dosfstools",
+    "e2fsprogs",
+    "grub-common",
+    "mtools",
+    "qemu-utils",
+    "xorriso",
+    "xz-utils",
+];
+
+/// How far a build goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// dist/vmlinuz.
+    Kernel,
+    /// … and dist/initrd.
+    Initramfs,
+    /// … and dist/rancheros.iso.
+    Iso,
+    /// … and the disk images (everything).
+    All,
+}
 
 #[derive(Debug, Args, Clone)]
 pub struct ImageArgs {
@@ -37,8 +65,12 @@ pub struct Artifacts {
     pub kernel: PathBuf,
     /// dist/initrd.
     pub initrd: PathBuf,
-    /// The kernel's release.
-    pub release: String,
+    /// dist/rancheros.iso.
+    pub iso: PathBuf,
+    /// dist/rancheros.img (raw).
+    pub disk: PathBuf,
+    /// dist/rancheros.qcow2.
+    pub qcow2: PathBuf,
 }
 
 /// The build cache for Debian inputs.
@@ -49,22 +81,85 @@ pub fn cache_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Builds `ros`, the kernel and the initramfs.
-pub fn build_all(args: &ImageArgs) -> Result<Artifacts> {
-    let ros = crate::binary::build(&crate::binary::BuildArgs { debug: false })?;
+/// Builds up to `stage`: `ros`, the kernel, the initramfs, the ISO, the disk images.
+pub fn build(args: &ImageArgs, stage: Stage) -> Result<Artifacts> {
+    crate::tools::ensure_debian_packages(HOST_TOOLS)?;
+    let dist = crate::dist_dir()?;
+    let artifacts = Artifacts {
+        kernel: dist.join("vmlinuz"),
+        initrd: dist.join("initrd"),
+        iso: dist.join("rancheros.iso"),
+        disk: dist.join("rancheros.img"),
+        qcow2: dist.join("rancheros.qcow2"),
+    };
     let cache = cache_dir()?;
     let apt = Apt::open(&cache)?;
-    let debs = debian::packages(&apt, &[KERNEL], args.update_lock)?;
-    let kernel_deb = debs.values().next().context("no kernel package resolved")?;
+    let mut wanted = vec![KERNEL];
+    wanted.extend_from_slice(bootloader::PACKAGES);
+    let debs = debian::packages(&apt, &wanted, args.update_lock)?;
+    let kernel_deb = debs
+        .iter()
+        .find(|(name, _)| name.starts_with("linux-image-"))
+        .map(|(_, deb)| deb)
+        .context("no kernel package resolved")?;
     let tree = kernel::unpack(kernel_deb, &cache)?;
-    let dist = crate::dist_dir()?;
-    let vmlinuz = dist.join("vmlinuz");
-    std::fs::copy(&tree.vmlinuz, &vmlinuz).context("copying the kernel to dist/")?;
+    std::fs::copy(&tree.vmlinuz, &artifacts.kernel).context("copying the kernel to dist/")?;
+    report("kernel", &artifacts.kernel);
+    if stage == Stage::Kernel {
+        return Ok(artifacts);
+    }
 
+    let ros = crate::binary::build(&crate::binary::BuildArgs { debug: false })?;
+    build_initramfs(&tree, &ros, &artifacts.initrd, args.zstd_level)?;
+    report("initramfs", &artifacts.initrd);
+    if stage == Stage::Initramfs {
+        return Ok(artifacts);
+    }
+
+    let loaders = Loaders::unpack(&debs, &cache)?;
+    let work = tempfile::Builder::new()
+        .prefix("media-")
+        .tempdir_in(&cache)
+        .context("creating a scratch directory in the cache")?;
+    iso::build(
+        &artifacts.kernel,
+        &artifacts.initrd,
+        &loaders,
+        work.path(),
+        &artifacts.iso,
+    )?;
+    report("ISO", &artifacts.iso);
+    if stage == Stage::Iso {
+        return Ok(artifacts);
+    }
+    disk::build(
+        &artifacts.kernel,
+        &artifacts.initrd,
+        &loaders,
+        work.path(),
+        &artifacts.disk,
+        &artifacts.qcow2,
+    )?;
+    report("disk (raw, sparse)", &artifacts.disk);
+    report("disk (qcow2)", &artifacts.qcow2);
+    Ok(artifacts)
+}
+
+fn report(what: &str, path: &Path) {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "xtask: {what}: {} ({:.1} MiB)",
+        path.display(),
+        size as f64 / f64::from(1 << 20)
+    );
+}
+
+/// `ros` as /init with its applet links, the modules with their load list, os-release.
+fn build_initramfs(tree: &kernel::KernelTree, ros: &Path, out: &Path, level: i32) -> Result<()> {
     let wanted = kernel::wanted_modules(&crate::workspace_root().join(kernel::MODULE_LIST))?;
-    let modules = kernel::select(&tree, &wanted)?;
+    let modules = kernel::select(tree, &wanted)?;
     let mut archive = Archive::new();
-    add_base(&mut archive, &ros)?;
+    add_base(&mut archive, ros)?;
     let module_root = format!("usr/lib/modules/{}", tree.release);
     let mut load_list = String::from("# load order, written by cargo xtask initramfs\n");
     for m in &modules {
@@ -80,23 +175,9 @@ pub fn build_all(args: &ImageArgs) -> Result<Artifacts> {
         0o644,
         load_list.into_bytes(),
     )?;
-
-    let initrd = dist.join("initrd");
-    write_compressed(&archive, &initrd, args.zstd_level)?;
-    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    eprintln!(
-        "xtask: kernel {} ({} bytes), initramfs {} ({} bytes, {} modules)",
-        tree.release,
-        size(&vmlinuz),
-        initrd.display(),
-        size(&initrd),
-        modules.len()
-    );
-    Ok(Artifacts {
-        kernel: vmlinuz,
-        initrd,
-        release: tree.release,
-    })
+    write_compressed(&archive, out, level)?;
+    eprintln!("xtask: initramfs holds {} modules", modules.len());
+    Ok(())
 }
 
 /// The root skeleton: `ros` with its applet links, device nodes for the first console

@@ -33,20 +33,9 @@ pub struct Module {
     pub bytes: Vec<u8>,
 }
 
-/// Unpacks the kernel .deb once into `cache/kernel/<deb name>`.
+/// Unpacks the kernel .deb (once) and finds the kernel and its modules in it.
 pub fn unpack(deb: &Path, cache: &Path) -> Result<KernelTree> {
-    let stem = deb.file_stem().context("kernel .deb has no name")?;
-    let dest = cache.join("kernel").join(stem);
-    let done = dest.join(".unpacked");
-    if !done.exists() {
-        let tmp = dest.with_extension("tmp");
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp)?;
-        crate::binary::run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tmp))?;
-        let _ = std::fs::remove_dir_all(&dest);
-        std::fs::rename(&tmp, &dest)?;
-        std::fs::write(&done, "")?;
-    }
+    let dest = crate::debian::unpack(deb, cache)?;
     let modules_root = ["usr/lib/modules", "lib/modules"]
         .iter()
         .map(|d| dest.join(d))

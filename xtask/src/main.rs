@@ -5,10 +5,14 @@
 #![allow(clippy::print_stderr)] // a build tool reports on stderr
 
 mod binary;
+mod bootloader;
 mod cpio;
 mod debian;
+mod disk;
 mod elf;
+mod fat;
 mod image;
+mod iso;
 mod kernel;
 mod test;
 mod tools;
@@ -18,6 +22,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use image::Stage;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Build, boot and test RancherOS")]
@@ -30,12 +35,22 @@ struct Cli {
 enum Command {
     /// Build the static `ros` binary into dist/ros.
     Build(binary::BuildArgs),
-    /// Build the kernel and the initramfs into dist/.
+    /// Put Debian's cloud kernel in dist/vmlinuz.
+    Kernel(image::ImageArgs),
+    /// Build the kernel and the initramfs (dist/initrd; with the kernel, the PXE pair).
+    Initramfs(image::ImageArgs),
+    /// Build the hybrid ISO (BIOS and UEFI) into dist/rancheros.iso.
+    Iso(image::ImageArgs),
+    /// Build every artefact: kernel, initramfs, ISO, disk images (raw and qcow2).
+    #[command(visible_alias = "disk")]
     Images(image::ImageArgs),
     /// Build the OS and boot it in QEMU with the serial console on this terminal.
-    Run(image::ImageArgs),
-    /// Everything CI checks: formatting, clippy, the test suites, the static build, fuzzing.
+    Run(RunArgs),
+    /// Everything CI checks: formatting, clippy, the test suites, the static build, fuzzing,
+    /// the end-to-end boots.
     Test(test::TestArgs),
+    /// Build every artefact and boot them in QEMU: the end-to-end suites.
+    E2e(test::E2eArgs),
     /// Run the fuzz targets for a while (needs cargo-fuzz).
     Fuzz(test::FuzzArgs),
 }
@@ -46,10 +61,14 @@ fn main() -> ExitCode {
         Command::Build(args) => binary::build(&args).map(|path| {
             eprintln!("xtask: built {}", path.display());
         }),
-        Command::Images(args) => image::build_all(&args).map(drop),
+        Command::Kernel(args) => image::build(&args, Stage::Kernel).map(drop),
+        Command::Initramfs(args) => image::build(&args, Stage::Initramfs).map(drop),
+        Command::Iso(args) => image::build(&args, Stage::Iso).map(drop),
+        Command::Images(args) => image::build(&args, Stage::All).map(drop),
         Command::Run(args) => run(&args),
         Command::Test(args) => test::run(&args),
         Command::Fuzz(args) => test::fuzz(&args),
+        Command::E2e(args) => test::e2e(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,15 +79,77 @@ fn main() -> ExitCode {
     }
 }
 
-/// Builds everything and boots it with the serial console on this terminal.
-fn run(args: &image::ImageArgs) -> Result<()> {
-    let artifacts = image::build_all(args)?;
-    anyhow::bail!(
-        "built {} and {} (kernel {}), but the QEMU runner is not wired up yet",
-        artifacts.kernel.display(),
-        artifacts.initrd.display(),
-        artifacts.release
-    )
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    image: image::ImageArgs,
+    /// Guest RAM in MiB.
+    #[arg(long, default_value_t = 1024)]
+    memory: u32,
+    /// Boot the ISO (as a CD-ROM) instead of the kernel and initramfs directly.
+    #[arg(long, conflicts_with = "disk")]
+    iso: bool,
+    /// Boot the disk image (dist/rancheros.qcow2).
+    #[arg(long)]
+    disk: bool,
+    /// With --iso or --disk: boot by UEFI (OVMF) rather than BIOS.
+    #[arg(long)]
+    uefi: bool,
+    /// Forward this port on 127.0.0.1 to the guest's SSH port.
+    #[arg(long)]
+    ssh_port: Option<u16>,
+    /// Extra kernel parameters (direct boots), e.g. `rancher.debug=true`.
+    #[arg(long = "append")]
+    append: Vec<String>,
+}
+
+/// Builds the OS and boots it with the serial console on this terminal (QEMU replaces
+/// xtask, so Ctrl-A X quits and Ctrl-A C reaches QEMU's monitor).
+fn run(args: &RunArgs) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+
+    use ros_e2e::{BootSource, Firmware, QemuConfig};
+
+    crate::tools::ensure_debian_packages(&["qemu-system-x86", "ovmf"])?;
+    let stage = if args.iso || args.disk {
+        Stage::All
+    } else {
+        Stage::Initramfs
+    };
+    let built = image::build(&args.image, stage)?;
+    let firmware = if args.uefi {
+        Firmware::Uefi
+    } else {
+        Firmware::Bios
+    };
+    let boot = if args.iso {
+        BootSource::Iso {
+            path: built.iso,
+            firmware,
+        }
+    } else if args.disk {
+        // A copy, so the guest's writes to its state partition do not change dist/.
+        let disk = dist_dir()?.join("run.qcow2");
+        std::fs::copy(&built.qcow2, &disk).context("copying the disk image")?;
+        BootSource::Disk {
+            path: disk,
+            firmware,
+        }
+    } else {
+        BootSource::Direct {
+            kernel: built.kernel,
+            initrd: built.initrd,
+        }
+    };
+    let mut config = QemuConfig::new(boot);
+    config.memory_mib = args.memory;
+    config.ssh_port = args.ssh_port;
+    config.cmdline.clone_from(&args.append);
+    config.no_reboot = false;
+    let mut qemu = config.command()?;
+    eprintln!("xtask: {qemu:?}");
+    eprintln!("xtask: Ctrl-A X quits QEMU");
+    Err(qemu.exec()).context("starting QEMU")
 }
 
 /// The workspace root (the parent of this crate's directory).

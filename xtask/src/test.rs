@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::binary::{self, BuildArgs};
+use crate::image::{self, ImageArgs, Stage};
 use crate::tools;
 
 /// Every fuzz target under fuzz/, with the seed corpus beside it.
@@ -37,6 +38,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--",
             "-D",
             "warnings",
@@ -50,7 +52,44 @@ pub fn run(args: &TestArgs) -> Result<()> {
     fuzz(&FuzzArgs {
         seconds: args.fuzz_seconds,
         target: None,
+    })?;
+    e2e(&E2eArgs {
+        image: ImageArgs {
+            update_lock: false,
+            zstd_level: 19,
+        },
+        filter: None,
     })
+}
+
+#[derive(Debug, Args)]
+pub struct E2eArgs {
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Only the tests whose names contain this.
+    pub filter: Option<String>,
+}
+
+/// Builds every artefact, then boots them in QEMU through the `ros-e2e` suites.
+pub fn e2e(args: &E2eArgs) -> Result<()> {
+    tools::ensure_debian_packages(&["qemu-system-x86", "ovmf"])?;
+    eprintln!("xtask: == images");
+    let built = image::build(&args.image, Stage::All)?;
+    let dist = built.kernel.parent().context("dist/ has no parent")?;
+    let mut cmd = cargo(&[
+        "test",
+        "--package",
+        "ros-e2e",
+        "--features",
+        "e2e",
+        "--test",
+        "boot",
+    ]);
+    cmd.env("ROS_DIST", dist);
+    if let Some(filter) = &args.filter {
+        cmd.args(["--", filter]);
+    }
+    step("end-to-end boots in QEMU", cmd)
 }
 
 /// Builds and runs the fuzz targets; a crash fails with the reproducer's path.

@@ -58,7 +58,6 @@ pub fn ensure_cargo_fuzz() -> Result<()> {
 }
 
 /// Installs the Debian packages of `packages` that are missing (as root), or says how to.
-#[allow(dead_code)] // the image pipeline is the first user
 pub fn ensure_debian_packages(packages: &[&str]) -> Result<()> {
     let missing: Vec<&str> = packages
         .iter()
@@ -87,7 +86,8 @@ fn dpkg_installed(package: &str) -> bool {
     Command::new("dpkg-query")
         .args(["-W", "-f", "${Status}", package])
         .output()
-        .is_ok_and(|o| o.status.success() && o.stdout.ends_with(b"installed"))
+        // Not `ends_with("installed")`: a package dpkg merely knows of is `not-installed`.
+        .is_ok_and(|o| o.status.success() && o.stdout == b"install ok installed")
 }
 
 fn is_root() -> bool {

@@ -112,6 +112,9 @@ impl TestVmBuilder {
             log: log.clone(),
         };
         self.config.qmp = Some(qmp.clone());
+        if let BootSource::Disk { path, .. } = &mut self.config.boot {
+            *path = overlay(path, dir.path())?;
+        }
         let stderr = std::fs::File::create(dir.path().join("qemu.stderr"))?;
         let mut command = self.config.command()?;
         let mut child = command
@@ -145,6 +148,29 @@ impl TestVmBuilder {
             _dir: dir,
         })
     }
+}
+
+/// A qcow2 overlay on `base` in `dir`, so a guest's writes never reach the built image.
+fn overlay(base: &Path, dir: &Path) -> Result<PathBuf> {
+    let base = base
+        .canonicalize()
+        .with_context(|| format!("{} (run `cargo xtask images`)", base.display()))?;
+    let format = if base.extension().is_some_and(|x| x == "qcow2") {
+        "qcow2"
+    } else {
+        "raw"
+    };
+    let out = dir.join("disk.qcow2");
+    let status = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", format, "-b"])
+        .arg(&base)
+        .arg(&out)
+        .status()
+        .context("running qemu-img")?;
+    if !status.success() {
+        bail!("qemu-img could not make an overlay on {}", base.display());
+    }
+    Ok(out)
 }
 
 /// QEMU creates the socket, then waits for us before running the guest.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use ros_e2e::{Artefacts, BootSource, TestVm};
+use ros_e2e::{Artefacts, BootSource, Firmware, TestVm};
 
 /// Guards against a hung guest; TCG boots take seconds, firmware boots a little more.
 const HANG: Duration = Duration::from_secs(180);
@@ -38,4 +38,24 @@ fn boots_and_powers_off(name: &str, boot: impl Fn(&Artefacts) -> BootSource) -> 
 #[test]
 fn kernel_and_initrd() -> Result<()> {
     boots_and_powers_off("kernel-initrd", Artefacts::direct)
+}
+
+#[test]
+fn iso_by_bios() -> Result<()> {
+    boots_and_powers_off("iso-bios", |a| a.iso(Firmware::Bios))
+}
+
+#[test]
+fn iso_by_uefi() -> Result<()> {
+    boots_and_powers_off("iso-uefi", |a| a.iso(Firmware::Uefi))
+}
+
+#[test]
+fn qcow2_disk_by_bios() -> Result<()> {
+    boots_and_powers_off("disk-bios", |a| a.disk("rancheros.qcow2", Firmware::Bios))
+}
+
+#[test]
+fn raw_disk_by_uefi() -> Result<()> {
+    boots_and_powers_off("disk-uefi", |a| a.disk("rancheros.img", Firmware::Uefi))
 }
