@@ -11,9 +11,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::bootloader::{self, Loaders};
-use crate::cpio::Archive;
 use crate::debian::{self, Apt, Wanted};
-use crate::{disk, iso, kernel};
+use crate::tree::FileTree;
+use crate::{disk, iso, kernel, sysimages};
 
 /// Debian's cloud kernel: LZ4-compressed, fast to start under emulation.
 const KERNEL: Wanted = Wanted {
@@ -96,6 +96,7 @@ pub fn build(args: &ImageArgs, stage: Stage) -> Result<Artifacts> {
     let apt = Apt::open(&cache)?;
     let mut wanted = vec![KERNEL];
     wanted.extend_from_slice(bootloader::PACKAGES);
+    wanted.extend_from_slice(sysimages::BASE_PACKAGES);
     let debs = debian::packages(&apt, &wanted, args.update_lock)?;
     let kernel_deb = debs
         .iter()
@@ -110,7 +111,18 @@ pub fn build(args: &ImageArgs, stage: Stage) -> Result<Artifacts> {
     }
 
     let ros = crate::binary::build(&crate::binary::BuildArgs { debug: false })?;
-    build_initramfs(&tree, &ros, &artifacts.initrd, args.zstd_level)?;
+    let applets = applets(&ros)?;
+    let images_dir = dist.join("images");
+    std::fs::create_dir_all(&images_dir)?;
+    let preload = vec![sysimages::build_base(&debs, &ros, &applets, &images_dir)?];
+    build_initramfs(
+        &tree,
+        &ros,
+        &applets,
+        &preload,
+        &artifacts.initrd,
+        args.zstd_level,
+    )?;
     report("initramfs", &artifacts.initrd);
     if stage == Stage::Initramfs {
         return Ok(artifacts);
@@ -155,11 +167,27 @@ fn report(what: &str, path: &Path) {
 }
 
 /// `ros` as /init with its applet links, the modules with their load list, os-release.
-fn build_initramfs(tree: &kernel::KernelTree, ros: &Path, out: &Path, level: i32) -> Result<()> {
+fn build_initramfs(
+    tree: &kernel::KernelTree,
+    ros: &Path,
+    applets: &[String],
+    preload: &[PathBuf],
+    out: &Path,
+    level: i32,
+) -> Result<()> {
     let wanted = kernel::wanted_modules(&crate::workspace_root().join(kernel::MODULE_LIST))?;
     let modules = kernel::select(tree, &wanted)?;
-    let mut archive = Archive::new();
-    add_base(&mut archive, ros)?;
+    let mut archive = FileTree::new();
+    add_base(&mut archive, ros, applets)?;
+    for image in preload {
+        let name = image.file_name().context("an image without a name")?;
+        let bytes = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
+        archive.file(
+            &format!("{}/{}", ros_init_images_dir(), name.to_string_lossy()),
+            0o644,
+            bytes,
+        )?;
+    }
     let module_root = format!("usr/lib/modules/{}", tree.release);
     let mut load_list = String::from("# load order, written by cargo xtask initramfs\n");
     for m in &modules {
@@ -182,10 +210,24 @@ fn build_initramfs(tree: &kernel::KernelTree, ros: &Path, out: &Path, level: i32
 
 /// The root skeleton: `ros` with its applet links, device nodes for the first console
 /// output, mount points and os-release.
-fn add_base(archive: &mut Archive, ros: &Path) -> Result<()> {
+/// Where `/init` looks for the images to preload (`ros_init::IMAGES_DIR`).
+fn ros_init_images_dir() -> &'static str {
+    "usr/share/ros/images"
+}
+
+/// `os-release` of this build.
+pub fn os_release() -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    format!(
+        "NAME=\"RancherOS\"\nID=rancheros\nVERSION=v{version}\nVERSION_ID=v{version}\n\
+         PRETTY_NAME=\"RancherOS v{version}\"\nHOME_URL=\"https://github.com/rancher/os\"\n"
+    )
+}
+
+fn add_base(archive: &mut FileTree, ros: &Path, applets: &[String]) -> Result<()> {
     let binary = std::fs::read(ros).with_context(|| format!("reading {}", ros.display()))?;
     archive.file("usr/bin/ros", 0o755, binary)?;
-    for applet in applets(ros)? {
+    for applet in applets {
         if applet != "ros" {
             archive.symlink(&format!("usr/bin/{applet}"), "ros")?;
         }
@@ -214,12 +256,7 @@ fn add_base(archive: &mut Archive, ros: &Path) -> Result<()> {
         archive.dir(dir, 0o755)?;
     }
     archive.dir("tmp", 0o1777)?;
-    let version = env!("CARGO_PKG_VERSION");
-    let os_release = format!(
-        "NAME=\"RancherOS\"\nID=rancheros\nVERSION=v{version}\nVERSION_ID=v{version}\n\
-         PRETTY_NAME=\"RancherOS v{version}\"\nHOME_URL=\"https://github.com/rancher/os\"\n"
-    );
-    archive.file("usr/lib/os-release", 0o644, os_release.into_bytes())?;
+    archive.file("usr/lib/os-release", 0o644, os_release().into_bytes())?;
     archive.symlink("etc/os-release", "../usr/lib/os-release")?;
     Ok(())
 }
@@ -238,7 +275,7 @@ fn applets(ros: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-fn write_compressed(archive: &Archive, path: &Path, level: i32) -> Result<()> {
+fn write_compressed(archive: &FileTree, path: &Path, level: i32) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let file =
         std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
@@ -246,7 +283,7 @@ fn write_compressed(archive: &Archive, path: &Path, level: i32) -> Result<()> {
     // The kernel's zstd decompressor wants the content checksum off and a bounded window.
     encoder.include_checksum(false)?;
     encoder.window_log(22)?;
-    archive.write_to(&mut encoder)?;
+    crate::cpio::write(archive, &mut encoder)?;
     encoder.finish()?.sync_all()?;
     std::fs::rename(&tmp, path)?;
     Ok(())

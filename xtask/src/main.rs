@@ -14,8 +14,11 @@ mod fat;
 mod image;
 mod iso;
 mod kernel;
+mod oci;
+mod sysimages;
 mod test;
 mod tools;
+mod tree;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,0 +1,311 @@
+//! OCI image archives written by our own code: an OCI image layout (`oci-layout`,
+//! `index.json`, `blobs/sha256/…`) in one tar file, plus Docker's `manifest.json` so that
+//! `docker load` of any version takes it too. Layers are uncompressed tars of a
+//! [`FileTree`]: they travel inside the zstd initramfs, which compresses them once, better
+//! than gzip layers would. Every byte is a function of the inputs (mtime 0, path order).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tar::{EntryType, Header};
+
+use crate::tree::{FileTree, Kind};
+
+const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const MEDIA_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+const EPOCH: &str = "1970-01-01T00:00:00Z";
+
+/// What an image says about how to run it, and what it is called.
+#[derive(Debug, Clone, Default)]
+pub struct ImageSpec {
+    /// Repository, e.g. `rancher/os-base`.
+    pub repository: String,
+    /// Tag, e.g. `v0.1.0`.
+    pub tag: String,
+    /// `KEY=value` environment.
+    pub env: Vec<String>,
+    /// Entrypoint.
+    pub entrypoint: Vec<String>,
+    /// Default command.
+    pub cmd: Vec<String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Working directory.
+    pub working_dir: String,
+    /// Volumes declared by the image.
+    pub volumes: Vec<String>,
+}
+
+impl ImageSpec {
+    /// `repository:tag`.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.repository, self.tag)
+    }
+}
+
+/// What was written.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The manifest's digest (`sha256:…`), the image's identity in a registry.
+    pub manifest_digest: String,
+    /// The config's digest, the image ID Docker shows.
+    pub config_digest: String,
+    /// Uncompressed layer bytes.
+    pub layer_bytes: u64,
+}
+
+/// A tar of `tree` with mtime 0 and the tree's owners and modes.
+pub fn layer(tree: &FileTree) -> Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, entry) in tree.iter() {
+        let mut header = Header::new_gnu();
+        header.set_mode(entry.mode);
+        header.set_uid(u64::from(entry.uid));
+        header.set_gid(u64::from(entry.gid));
+        header.set_mtime(0);
+        match &entry.kind {
+            Kind::Dir => {
+                header.set_entry_type(EntryType::Directory);
+                header.set_size(0);
+                builder.append_data(&mut header, format!("{path}/"), &[][..])?;
+            }
+            Kind::File(data) => {
+                header.set_entry_type(EntryType::Regular);
+                header.set_size(data.len() as u64);
+                builder.append_data(&mut header, path, &data[..])?;
+            }
+            Kind::Symlink(target) => {
+                header.set_entry_type(EntryType::Symlink);
+                header.set_size(0);
+                builder.append_link(&mut header, path, target)?;
+            }
+            Kind::CharDev(major, minor) => {
+                header.set_entry_type(EntryType::Char);
+                header.set_size(0);
+                header.set_device_major(*major)?;
+                header.set_device_minor(*minor)?;
+                builder.append_data(&mut header, path, &[][..])?;
+            }
+        }
+    }
+    builder.into_inner().context("finishing a layer")
+}
+
+fn digest(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+fn blob_path(digest: &str) -> String {
+    format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"))
+}
+
+fn config_json(spec: &ImageSpec, diff_ids: &[String]) -> Value {
+    let mut config = serde_json::Map::new();
+    if !spec.env.is_empty() {
+        config.insert("Env".into(), json!(spec.env));
+    }
+    if !spec.entrypoint.is_empty() {
+        config.insert("Entrypoint".into(), json!(spec.entrypoint));
+    }
+    if !spec.cmd.is_empty() {
+        config.insert("Cmd".into(), json!(spec.cmd));
+    }
+    if !spec.working_dir.is_empty() {
+        config.insert("WorkingDir".into(), json!(spec.working_dir));
+    }
+    if !spec.labels.is_empty() {
+        config.insert("Labels".into(), json!(spec.labels));
+    }
+    if !spec.volumes.is_empty() {
+        let volumes: serde_json::Map<String, Value> = spec
+            .volumes
+            .iter()
+            .map(|v| (v.clone(), json!({})))
+            .collect();
+        config.insert("Volumes".into(), Value::Object(volumes));
+    }
+    json!({
+        "created": EPOCH,
+        "architecture": "amd64",
+        "os": "linux",
+        "config": config,
+        "rootfs": { "type": "layers", "diff_ids": diff_ids },
+        "history": diff_ids.iter().map(|_| json!({
+            "created": EPOCH,
+            "created_by": "cargo xtask images",
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Writes `spec` with `layers` (bottom first) as an OCI archive at `out`.
+pub fn write_image(spec: &ImageSpec, layers: &[FileTree], out: &Path) -> Result<Written> {
+    let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut layer_descriptors = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut layer_bytes = 0;
+    for tree in layers {
+        let bytes = layer(tree)?;
+        let d = digest(&bytes);
+        layer_bytes += bytes.len() as u64;
+        layer_descriptors.push(json!({"mediaType": MEDIA_LAYER, "digest": d, "size": bytes.len()}));
+        diff_ids.push(d.clone());
+        blobs.push((d, bytes));
+    }
+    let config = serde_json::to_vec(&config_json(spec, &diff_ids))?;
+    let config_digest = digest(&config);
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_MANIFEST,
+        "config": {"mediaType": MEDIA_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": layer_descriptors,
+    }))?;
+    let manifest_digest = digest(&manifest);
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": MEDIA_MANIFEST,
+            "digest": manifest_digest,
+            "size": manifest.len(),
+            "annotations": {
+                "io.containerd.image.name": format!("docker.io/{}", spec.reference()),
+                "org.opencontainers.image.ref.name": spec.tag,
+            },
+        }],
+    }))?;
+    let docker_manifest = serde_json::to_vec(&json!([{
+        "Config": blob_path(&config_digest),
+        "RepoTags": [spec.reference()],
+        "Layers": diff_ids.iter().map(|d| blob_path(d)).collect::<Vec<_>>(),
+    }]))?;
+    blobs.push((config_digest.clone(), config));
+    blobs.push((manifest_digest.clone(), manifest));
+    blobs.sort_by(|a, b| a.0.cmp(&b.0));
+    blobs.dedup_by(|a, b| a.0 == b.0);
+
+    let tmp = out.with_extension("tar.tmp");
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut archive = tar::Builder::new(std::io::BufWriter::new(file));
+    let mut put = |path: &str, bytes: &[u8]| -> Result<()> {
+        let mut header = Header::new_ustar();
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_size(bytes.len() as u64);
+        header.set_entry_type(EntryType::Regular);
+        archive.append_data(&mut header, path, bytes)?;
+        Ok(())
+    };
+    put("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    put("index.json", &index)?;
+    put("manifest.json", &docker_manifest)?;
+    for (d, bytes) in &blobs {
+        put(&blob_path(d), bytes)?;
+    }
+    let mut writer = archive.into_inner()?;
+    writer.flush()?;
+    writer
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()?;
+    std::fs::rename(&tmp, out)?;
+    Ok(Written {
+        manifest_digest,
+        config_digest,
+        layer_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    fn read_archive(path: &Path) -> BTreeMap<String, Vec<u8>> {
+        let mut archive = tar::Archive::new(std::fs::File::open(path).unwrap());
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let name = e.path().unwrap().to_string_lossy().into_owned();
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                (name, data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn archive_is_a_consistent_oci_layout_and_docker_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tree = FileTree::new();
+        tree.file("etc/hostname", 0o644, b"rancher\n".to_vec())
+            .unwrap();
+        tree.symlink("bin/sh", "busybox").unwrap();
+        let spec = ImageSpec {
+            repository: "rancher/os-base".into(),
+            tag: "v1".into(),
+            cmd: vec!["sh".into()],
+            ..ImageSpec::default()
+        };
+        let out = dir.path().join("base.tar");
+        let written = write_image(&spec, &[tree], &out).unwrap();
+        let files = read_archive(&out);
+        // every blob is stored under its own digest
+        for (name, data) in &files {
+            if let Some(hex) = name.strip_prefix("blobs/sha256/") {
+                assert_eq!(digest(data), format!("sha256:{hex}"), "{name}");
+            }
+        }
+        let index: Value = serde_json::from_slice(&files["index.json"]).unwrap();
+        assert_eq!(index["manifests"][0]["digest"], written.manifest_digest);
+        assert_eq!(
+            index["manifests"][0]["annotations"]["io.containerd.image.name"],
+            "docker.io/rancher/os-base:v1"
+        );
+        let manifest: Value =
+            serde_json::from_slice(&files[&blob_path(&written.manifest_digest)]).unwrap();
+        assert_eq!(manifest["config"]["digest"], written.config_digest);
+        let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap();
+        let config: Value =
+            serde_json::from_slice(&files[&blob_path(&written.config_digest)]).unwrap();
+        assert_eq!(config["rootfs"]["diff_ids"][0], layer_digest);
+        assert_eq!(config["config"]["Cmd"][0], "sh");
+        let docker: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+        assert_eq!(docker[0]["RepoTags"][0], "rancher/os-base:v1");
+        assert_eq!(docker[0]["Layers"][0], blob_path(layer_digest));
+        // the layer holds the tree, parents first
+        let layer = &files[&blob_path(layer_digest)];
+        let mut names = Vec::new();
+        for e in tar::Archive::new(&layer[..]).entries().unwrap() {
+            let e = e.unwrap();
+            names.push(e.path().unwrap().to_string_lossy().into_owned());
+        }
+        assert_eq!(names, ["bin/", "bin/sh", "etc/", "etc/hostname"]);
+    }
+
+    #[test]
+    fn same_inputs_same_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = ImageSpec {
+            repository: "r".into(),
+            tag: "t".into(),
+            ..ImageSpec::default()
+        };
+        let mut tree = FileTree::new();
+        tree.file("a", 0o600, vec![1, 2, 3]).unwrap();
+        let (a, b) = (dir.path().join("a.tar"), dir.path().join("b.tar"));
+        write_image(&spec, &[tree.clone()], &a).unwrap();
+        write_image(&spec, &[tree], &b).unwrap();
+        assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    }
+}

@@ -1,0 +1,279 @@
+//! The system images, as OCI archives in `dist/images/`.
+//!
+//! `os-base` is assembled here from two Debian packages and our binary: busybox-static (the
+//! shell and tools every system container has), the Mozilla CA bundle, `ros` with its applet
+//! links, and the users and groups of RancherOS (rancher 1100, docker 1101). The
+//! Debian-rooted images are next.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, ensure};
+
+use crate::debian::Wanted;
+use crate::oci::{self, ImageSpec};
+use crate::tree::{Entry, FileTree, Kind};
+
+/// The packages `os-base` is made from.
+pub const BASE_PACKAGES: &[Wanted] = &[
+    Wanted {
+        suite: "trixie",
+        name: "busybox-static",
+        meta: false,
+    },
+    Wanted {
+        suite: "trixie",
+        name: "ca-certificates",
+        meta: false,
+    },
+];
+
+/// Where the list of package versions sits inside every image.
+pub const PACKAGE_LIST: &str = "usr/share/ros/packages";
+
+/// The image tag of this build: `v` and the workspace version.
+pub fn tag() -> String {
+    format!("v{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Paths no image needs: documentation, manuals, translations. Copyright files stay.
+pub fn is_bloat(path: &str) -> bool {
+    const DIRS: &[&str] = &[
+        "usr/share/man",
+        "usr/share/info",
+        "usr/share/locale",
+        "usr/share/i18n/locales",
+        "usr/share/lintian",
+        "usr/share/linda",
+        "usr/share/bug",
+        "usr/share/doc-base",
+        "usr/share/bash-completion",
+        "usr/share/zsh",
+        "usr/share/fish",
+        "usr/share/gtk-doc",
+    ];
+    if let Some(rest) = path.strip_prefix("usr/share/doc/") {
+        return !rest.ends_with("/copyright") && rest.contains('/');
+    }
+    DIRS.iter()
+        .any(|d| path == *d || path.starts_with(&format!("{d}/")))
+}
+
+/// `Package version` of a .deb.
+fn deb_version(deb: &Path) -> Result<(String, String)> {
+    let out = Command::new("dpkg-deb")
+        .args(["--show", "--showformat", "${Package} ${Version}"])
+        .arg(deb)
+        .output()
+        .context("running dpkg-deb --show")?;
+    ensure!(
+        out.status.success(),
+        "dpkg-deb --show {} failed",
+        deb.display()
+    );
+    let text = String::from_utf8(out.stdout)?;
+    let (name, version) = text
+        .split_once(' ')
+        .with_context(|| format!("dpkg-deb --show {}: {text}", deb.display()))?;
+    Ok((name.to_string(), version.to_string()))
+}
+
+/// Adds a .deb's files (without documentation) to `tree`.
+fn add_deb(tree: &mut FileTree, deb: &Path) -> Result<()> {
+    let mut child = Command::new("dpkg-deb")
+        .arg("--fsys-tarfile")
+        .arg(deb)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running dpkg-deb --fsys-tarfile")?;
+    let stdout = child.stdout.take().context("dpkg-deb has no stdout")?;
+    tree.add_tar(stdout, |p| !is_bloat(p))
+        .with_context(|| deb.display().to_string())?;
+    ensure!(
+        child.wait()?.success(),
+        "dpkg-deb --fsys-tarfile {} failed",
+        deb.display()
+    );
+    Ok(())
+}
+
+const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
+    rancher:x:1100:1100:rancher:/home/rancher:/bin/sh\n\
+    docker:x:1101:1101:docker:/home/docker:/bin/sh\n\
+    nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+const GROUP: &str = "root:x:0:\n\
+    wheel:x:10:rancher,docker\n\
+    sudo:x:27:rancher,docker\n\
+    rancher:x:1100:\n\
+    docker:x:1101:rancher,docker\n\
+    nogroup:x:65534:\n";
+/// Passwords locked: logins are by SSH key, or `rancher.password` set at boot.
+const SHADOW: &str = "root:*:1::::::\nrancher:*:1::::::\ndocker:*:1::::::\nnobody:*:1::::::\n";
+
+/// The tree of `os-base`.
+pub fn base_tree(
+    debs: &BTreeMap<String, PathBuf>,
+    ros: &Path,
+    applets: &[String],
+) -> Result<FileTree> {
+    let mut tree = FileTree::new();
+    for (link, target) in [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib")] {
+        tree.symlink(link, target)?;
+    }
+    let mut packages = String::new();
+    for wanted in BASE_PACKAGES {
+        let deb = debs
+            .get(wanted.name)
+            .with_context(|| format!("{} was not resolved", wanted.name))?;
+        add_deb(&mut tree, deb)?;
+        let (name, version) = deb_version(deb)?;
+        packages.push_str(&format!("{name} {version}\n"));
+    }
+    // busybox's own applet list, as links in the merged /usr.
+    let busybox = debian_busybox(debs)?;
+    let list = Command::new(&busybox)
+        .arg("--list-full")
+        .output()
+        .context("running busybox --list-full")?;
+    ensure!(list.status.success(), "busybox --list-full failed");
+    for applet in String::from_utf8(list.stdout)?.lines() {
+        let merged = match applet.split_once('/') {
+            Some(("bin", name)) => format!("usr/bin/{name}"),
+            Some(("sbin", name)) => format!("usr/sbin/{name}"),
+            _ => applet.to_string(),
+        };
+        if tree.get(&merged).is_none() {
+            tree.symlink(&merged, "/usr/bin/busybox")?;
+        }
+    }
+    tree.file("usr/bin/ros", 0o755, std::fs::read(ros)?)?;
+    for applet in applets.iter().filter(|a| *a != "ros" && *a != "init") {
+        tree.symlink(&format!("usr/bin/{applet}"), "ros")?;
+    }
+    // update-ca-certificates would make this bundle at install time.
+    let mut bundle = Vec::new();
+    let certs: Vec<String> = tree
+        .iter()
+        .filter(|(p, _)| p.starts_with("usr/share/ca-certificates/") && p.ends_with(".crt"))
+        .map(|(p, _)| p.clone())
+        .collect();
+    ensure!(!certs.is_empty(), "ca-certificates holds no certificates");
+    for cert in &certs {
+        if let Some(Entry {
+            kind: Kind::File(data),
+            ..
+        }) = tree.get(cert)
+        {
+            bundle.extend_from_slice(data);
+            if !bundle.ends_with(b"\n") {
+                bundle.push(b'\n');
+            }
+        }
+    }
+    tree.file("etc/ssl/certs/ca-certificates.crt", 0o644, bundle)?;
+    tree.file("etc/passwd", 0o644, PASSWD.into())?;
+    tree.file("etc/group", 0o644, GROUP.into())?;
+    tree.file("etc/shadow", 0o600, SHADOW.into())?;
+    tree.file("etc/hostname", 0o644, b"rancher\n".to_vec())?;
+    tree.file(
+        "etc/nsswitch.conf",
+        0o644,
+        b"passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n".to_vec(),
+    )?;
+    tree.file(
+        "usr/lib/os-release",
+        0o644,
+        crate::image::os_release().into_bytes(),
+    )?;
+    tree.symlink("etc/os-release", "../usr/lib/os-release")?;
+    for (dir, mode) in [
+        ("proc", 0o755),
+        ("sys", 0o755),
+        ("dev", 0o755),
+        ("run", 0o755),
+        ("var/log", 0o755),
+        ("var/lib", 0o755),
+        ("root", 0o700),
+        ("tmp", 0o1777),
+    ] {
+        tree.dir(dir, mode)?;
+    }
+    tree.symlink("var/run", "../run")?;
+    for (user, id) in [("rancher", 1100), ("docker", 1101)] {
+        tree.insert(
+            &format!("home/{user}"),
+            Entry {
+                mode: 0o755,
+                uid: id,
+                gid: id,
+                kind: Kind::Dir,
+            },
+        )?;
+    }
+    tree.file(PACKAGE_LIST, 0o644, packages.into_bytes())?;
+    Ok(tree)
+}
+
+fn debian_busybox(debs: &BTreeMap<String, PathBuf>) -> Result<PathBuf> {
+    let deb = debs
+        .get("busybox-static")
+        .context("busybox-static was not resolved")?;
+    let dir = crate::debian::unpack(deb, &crate::image::cache_dir()?)?;
+    Ok(dir.join("usr/bin/busybox"))
+}
+
+/// Writes `os-base` to `out_dir/os-base.tar`.
+pub fn build_base(
+    debs: &BTreeMap<String, PathBuf>,
+    ros: &Path,
+    applets: &[String],
+    out_dir: &Path,
+) -> Result<PathBuf> {
+    let tree = base_tree(debs, ros, applets)?;
+    let spec = ImageSpec {
+        repository: "rancher/os-base".into(),
+        tag: tag(),
+        env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
+        cmd: vec!["/bin/sh".into()],
+        ..ImageSpec::default()
+    };
+    let out = out_dir.join("os-base.tar");
+    let written = oci::write_image(&spec, std::slice::from_ref(&tree), &out)?;
+    eprintln!(
+        "xtask: image {}: {} entries, {} bytes of layers, id {}, manifest {}",
+        spec.reference(),
+        tree.len(),
+        written.layer_bytes,
+        written.config_digest,
+        written.manifest_digest
+    );
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documentation_is_bloat_but_copyright_is_not() {
+        assert!(is_bloat("usr/share/man/man1/ls.1.gz"));
+        assert!(is_bloat("usr/share/doc/sudo/changelog.gz"));
+        assert!(is_bloat("usr/share/locale/de/LC_MESSAGES/sudo.mo"));
+        assert!(!is_bloat("usr/share/doc/sudo/copyright"));
+        assert!(!is_bloat("usr/share/doc/sudo"));
+        assert!(!is_bloat("usr/share/ca-certificates/mozilla/x.crt"));
+        assert!(!is_bloat("usr/share/mandoc"));
+    }
+
+    #[test]
+    fn users_and_groups_match_rancheros() {
+        assert!(PASSWD.contains("rancher:x:1100:1100:"));
+        assert!(PASSWD.contains("docker:x:1101:1101:"));
+        let docker_group = GROUP.lines().find(|l| l.starts_with("docker:")).unwrap();
+        assert_eq!(docker_group, "docker:x:1101:rancher,docker");
+        for user in ["root", "rancher", "docker", "nobody"] {
+            assert!(SHADOW.contains(&format!("{user}:*:")), "{user} locked");
+        }
+    }
+}
