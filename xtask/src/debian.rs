@@ -12,8 +12,10 @@ use std::process::Command;
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 
-const MIRROR: &str = "http://deb.debian.org/debian";
-const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+/// The Debian archive.
+pub const MIRROR: &str = "http://deb.debian.org/debian";
+/// Debian's archive keyring, as the host's debian-archive-keyring package installs it.
+pub const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 /// The lock file, relative to the workspace root.
 pub const LOCK_FILE: &str = "os/debian.lock";
 

@@ -114,7 +114,24 @@ pub fn build(args: &ImageArgs, stage: Stage) -> Result<Artifacts> {
     let applets = applets(&ros)?;
     let images_dir = dist.join("images");
     std::fs::create_dir_all(&images_dir)?;
-    let preload = vec![sysimages::build_base(&debs, &ros, &applets, &images_dir)?];
+    let mut preload = vec![sysimages::build_base(&debs, &ros, &applets, &images_dir)?];
+    let mut newest_engine = true;
+    for image in sysimages::debian_images() {
+        let path = crate::rootfs::build(
+            &image,
+            &ros,
+            &applets,
+            &cache,
+            &images_dir,
+            args.update_lock,
+        )?;
+        // The consoles' first (os-console) and the newest engine are preloaded.
+        let engine = image.tag_from.is_some();
+        if image.name == "os-console" || (engine && newest_engine) {
+            preload.push(path);
+        }
+        newest_engine &= !engine;
+    }
     build_initramfs(
         &tree,
         &ros,
@@ -166,7 +183,9 @@ fn report(what: &str, path: &Path) {
     );
 }
 
-/// `ros` as /init with its applet links, the modules with their load list, os-release.
+/// `ros` as /init with its applet links, the modules with their load list, os-release, and
+/// the images to preload. Two cpio archives back to back, as the kernel allows: first the
+/// images, uncompressed (their layers are zstd already), then the rest, compressed.
 fn build_initramfs(
     tree: &kernel::KernelTree,
     ros: &Path,
@@ -179,10 +198,11 @@ fn build_initramfs(
     let modules = kernel::select(tree, &wanted)?;
     let mut archive = FileTree::new();
     add_base(&mut archive, ros, applets)?;
+    let mut images = FileTree::new();
     for image in preload {
         let name = image.file_name().context("an image without a name")?;
         let bytes = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
-        archive.file(
+        images.file(
             &format!("{}/{}", ros_init_images_dir(), name.to_string_lossy()),
             0o644,
             bytes,
@@ -203,13 +223,15 @@ fn build_initramfs(
         0o644,
         load_list.into_bytes(),
     )?;
-    write_compressed(&archive, out, level)?;
-    eprintln!("xtask: initramfs holds {} modules", modules.len());
+    write_initramfs(&images, &archive, out, level)?;
+    eprintln!(
+        "xtask: initramfs holds {} modules and {} images",
+        modules.len(),
+        preload.len()
+    );
     Ok(())
 }
 
-/// The root skeleton: `ros` with its applet links, device nodes for the first console
-/// output, mount points and os-release.
 /// Where `/init` looks for the images to preload (`ros_init::IMAGES_DIR`).
 fn ros_init_images_dir() -> &'static str {
     "usr/share/ros/images"
@@ -224,6 +246,8 @@ pub fn os_release() -> String {
     )
 }
 
+/// The root skeleton: `ros` with its applet links, device nodes for the first console
+/// output, mount points and os-release.
 fn add_base(archive: &mut FileTree, ros: &Path, applets: &[String]) -> Result<()> {
     let binary = std::fs::read(ros).with_context(|| format!("reading {}", ros.display()))?;
     archive.file("usr/bin/ros", 0o755, binary)?;
@@ -275,16 +299,24 @@ fn applets(ros: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-fn write_compressed(archive: &FileTree, path: &Path, level: i32) -> Result<()> {
+fn write_initramfs(plain: &FileTree, compressed: &FileTree, path: &Path, level: i32) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
+    if plain.len() > 0 {
+        crate::cpio::write(plain, &mut file)?;
+    }
     let mut encoder = zstd::Encoder::new(file, level)?;
     // The kernel's zstd decompressor wants the content checksum off and a bounded window.
     encoder.include_checksum(false)?;
     encoder.window_log(22)?;
-    crate::cpio::write(archive, &mut encoder)?;
-    encoder.finish()?.sync_all()?;
+    crate::cpio::write(compressed, &mut encoder)?;
+    encoder
+        .finish()?
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()?;
     std::fs::rename(&tmp, path)?;
     Ok(())
 }

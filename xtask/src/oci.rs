@@ -1,8 +1,8 @@
 //! OCI image archives written by our own code: an OCI image layout (`oci-layout`,
 //! `index.json`, `blobs/sha256/…`) in one tar file, plus Docker's `manifest.json` so that
-//! `docker load` of any version takes it too. Layers are uncompressed tars of a
-//! [`FileTree`]: they travel inside the zstd initramfs, which compresses them once, better
-//! than gzip layers would. Every byte is a function of the inputs (mtime 0, path order).
+//! `docker load` takes it too. Layers are tars of a [`FileTree`] compressed with zstd, so an
+//! image stays compressed in the initramfs (which leaves it uncompressed), in RAM and on the
+//! wire. Every byte is a function of the inputs (mtime 0, path order).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -17,7 +17,9 @@ use crate::tree::{FileTree, Kind};
 
 const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const MEDIA_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+const MEDIA_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+/// zstd level of the layers: the images are built once and read on every boot.
+const LAYER_ZSTD_LEVEL: i32 = 19;
 const EPOCH: &str = "1970-01-01T00:00:00Z";
 
 /// What an image says about how to run it, and what it is called.
@@ -57,6 +59,8 @@ pub struct Written {
     pub config_digest: String,
     /// Uncompressed layer bytes.
     pub layer_bytes: u64,
+    /// Compressed layer bytes.
+    pub compressed_bytes: u64,
 }
 
 /// A tar of `tree` with mtime 0 and the tree's owners and modes.
@@ -149,14 +153,20 @@ pub fn write_image(spec: &ImageSpec, layers: &[FileTree], out: &Path) -> Result<
     let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
     let mut layer_descriptors = Vec::new();
     let mut diff_ids = Vec::new();
-    let mut layer_bytes = 0;
+    let (mut layer_bytes, mut compressed_bytes) = (0, 0);
     for tree in layers {
         let bytes = layer(tree)?;
-        let d = digest(&bytes);
+        diff_ids.push(digest(&bytes));
         layer_bytes += bytes.len() as u64;
-        layer_descriptors.push(json!({"mediaType": MEDIA_LAYER, "digest": d, "size": bytes.len()}));
-        diff_ids.push(d.clone());
-        blobs.push((d, bytes));
+        let compressed = compress(&bytes)?;
+        let d = digest(&compressed);
+        compressed_bytes += compressed.len() as u64;
+        layer_descriptors.push(json!({
+            "mediaType": MEDIA_LAYER,
+            "digest": d,
+            "size": compressed.len(),
+        }));
+        blobs.push((d, compressed));
     }
     let config = serde_json::to_vec(&config_json(spec, &diff_ids))?;
     let config_digest = digest(&config);
@@ -183,7 +193,10 @@ pub fn write_image(spec: &ImageSpec, layers: &[FileTree], out: &Path) -> Result<
     let docker_manifest = serde_json::to_vec(&json!([{
         "Config": blob_path(&config_digest),
         "RepoTags": [spec.reference()],
-        "Layers": diff_ids.iter().map(|d| blob_path(d)).collect::<Vec<_>>(),
+        "Layers": layer_descriptors
+            .iter()
+            .map(|l| blob_path(l["digest"].as_str().unwrap_or_default()))
+            .collect::<Vec<_>>(),
     }]))?;
     blobs.push((config_digest.clone(), config));
     blobs.push((manifest_digest.clone(), manifest));
@@ -220,7 +233,17 @@ pub fn write_image(spec: &ImageSpec, layers: &[FileTree], out: &Path) -> Result<
         manifest_digest,
         config_digest,
         layer_bytes,
+        compressed_bytes,
     })
+}
+
+fn compress(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut encoder = zstd::Encoder::new(Vec::new(), LAYER_ZSTD_LEVEL)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    encoder.multithread(threads)?;
+    encoder.include_checksum(true)?;
+    encoder.write_all(bytes)?;
+    Ok(encoder.finish()?)
 }
 
 #[cfg(test)]
@@ -276,15 +299,15 @@ mod tests {
             serde_json::from_slice(&files[&blob_path(&written.manifest_digest)]).unwrap();
         assert_eq!(manifest["config"]["digest"], written.config_digest);
         let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap();
+        let layer = zstd::decode_all(&files[&blob_path(layer_digest)][..]).unwrap();
         let config: Value =
             serde_json::from_slice(&files[&blob_path(&written.config_digest)]).unwrap();
-        assert_eq!(config["rootfs"]["diff_ids"][0], layer_digest);
+        assert_eq!(config["rootfs"]["diff_ids"][0], digest(&layer));
         assert_eq!(config["config"]["Cmd"][0], "sh");
         let docker: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
         assert_eq!(docker[0]["RepoTags"][0], "rancher/os-base:v1");
         assert_eq!(docker[0]["Layers"][0], blob_path(layer_digest));
         // the layer holds the tree, parents first
-        let layer = &files[&blob_path(layer_digest)];
         let mut names = Vec::new();
         for e in tar::Archive::new(&layer[..]).entries().unwrap() {
             let e = e.unwrap();

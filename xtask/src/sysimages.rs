@@ -3,7 +3,7 @@
 //! `os-base` is assembled here from two Debian packages and our binary: busybox-static (the
 //! shell and tools every system container has), the Mozilla CA bundle, `ros` with its applet
 //! links, and the users and groups of RancherOS (rancher 1100, docker 1101). The
-//! Debian-rooted images are next.
+//! Debian-rooted images are listed in [`debian_images`] and made by [`crate::rootfs`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +13,7 @@ use anyhow::{Context, Result, ensure};
 
 use crate::debian::Wanted;
 use crate::oci::{self, ImageSpec};
+use crate::rootfs::DebianImage;
 use crate::tree::{Entry, FileTree, Kind};
 
 /// The packages `os-base` is made from.
@@ -223,6 +224,98 @@ fn debian_busybox(debs: &BTreeMap<String, PathBuf>) -> Result<PathBuf> {
     Ok(dir.join("usr/bin/busybox"))
 }
 
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_string()).collect()
+}
+
+/// The Debian-rooted images: the consoles and one user engine per Docker version. The first
+/// user engine is the newest and the one preloaded.
+pub fn debian_images() -> Vec<DebianImage> {
+    let spec = |repository: &str, cmd: &[&str]| ImageSpec {
+        repository: repository.into(),
+        tag: tag(),
+        env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
+        cmd: strings(cmd),
+        ..ImageSpec::default()
+    };
+    // Without it, openssh-server and docker.io pull in all of systemd for `sysusers`.
+    let sysusers = "systemd-standalone-sysusers";
+    // containerd's and runc's debugging, example and test binaries; dockerd needs none.
+    let engine_extras = strings(&[
+        "usr/bin/ctr",
+        "usr/lib/containerd/containerd-shim-runc-fp-v1",
+        "usr/lib/containerd/runc-fp",
+        "usr/lib/containerd/loopback-v2",
+        "usr/lib/cni/cni-bridge-fp",
+        "usr/sbin/pidfd-kill",
+        "usr/sbin/recvtty",
+        "usr/sbin/sd-helper",
+        "usr/sbin/remap-rootfs",
+        "usr/sbin/seccompagent",
+        "usr/sbin/fs-idmap",
+    ]);
+    vec![
+        DebianImage {
+            name: "os-console".into(),
+            variant: "essential",
+            include: strings(&[
+                "openssh-server",
+                "sudo",
+                "iproute2",
+                "ca-certificates",
+                "less",
+                sysusers,
+                "docker-cli/sid",
+            ]),
+            tag_from: None,
+            drop: Vec::new(),
+            spec: spec("rancher/os-console", &["/bin/bash"]),
+        },
+        DebianImage {
+            name: "os-debian-console".into(),
+            variant: "minbase",
+            include: strings(&[
+                "openssh-server",
+                "sudo",
+                "iproute2",
+                "ca-certificates",
+                "less",
+                "vim-tiny",
+                "procps",
+                sysusers,
+                "docker-cli/sid",
+            ]),
+            tag_from: None,
+            drop: Vec::new(),
+            spec: spec("rancher/os-debianconsole", &["/bin/bash"]),
+        },
+        DebianImage {
+            name: "os-docker-sid".into(),
+            variant: "essential",
+            include: strings(&[
+                "docker.io/sid",
+                "containerd/sid",
+                "runc/sid",
+                "tini-static/sid",
+                "iptables",
+                "ca-certificates",
+                sysusers,
+            ]),
+            tag_from: Some("docker.io"),
+            drop: engine_extras.clone(),
+            spec: spec("rancher/os-docker", &["/usr/sbin/dockerd"]),
+        },
+        DebianImage {
+            name: "os-docker-trixie".into(),
+            variant: "essential",
+            include: strings(&["docker.io", "iptables", "ca-certificates", sysusers]),
+            tag_from: Some("docker.io"),
+            drop: engine_extras,
+            spec: spec("rancher/os-docker", &["/usr/sbin/dockerd"]),
+        },
+    ]
+}
+
 /// Writes `os-base` to `out_dir/os-base.tar`.
 pub fn build_base(
     debs: &BTreeMap<String, PathBuf>,
@@ -241,10 +334,11 @@ pub fn build_base(
     let out = out_dir.join("os-base.tar");
     let written = oci::write_image(&spec, std::slice::from_ref(&tree), &out)?;
     eprintln!(
-        "xtask: image {}: {} entries, {} bytes of layers, id {}, manifest {}",
+        "xtask: image {}: {} entries, {:.1} MiB of layers ({:.1} MiB compressed), id {}, manifest {}",
         spec.reference(),
         tree.len(),
-        written.layer_bytes,
+        written.layer_bytes as f64 / f64::from(1 << 20),
+        written.compressed_bytes as f64 / f64::from(1 << 20),
         written.config_digest,
         written.manifest_digest
     );

@@ -109,6 +109,11 @@ impl FileTree {
         self.root_owned(path, mode, Kind::CharDev(major, minor))
     }
 
+    /// Removes the entry at `path` (not a directory's contents); returns whether it was there.
+    pub fn remove(&mut self, path: &str) -> bool {
+        self.entries.remove(path.trim_matches('/')).is_some()
+    }
+
     /// The entry at `path`.
     pub fn get(&self, path: &str) -> Option<&Entry> {
         self.entries.get(path.trim_matches('/'))
