@@ -29,6 +29,7 @@ const HOST_TOOLS: &[&str] = &[
     "dosfstools",
     "e2fsprogs",
     "grub-common",
+    "mmdebstrap",
     "mtools",
     "qemu-utils",
     "xorriso",

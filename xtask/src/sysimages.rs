@@ -241,7 +241,7 @@ pub fn debian_images() -> Vec<DebianImage> {
     // Without it, openssh-server and docker.io pull in all of systemd for `sysusers`.
     let sysusers = "systemd-standalone-sysusers";
     // containerd's and runc's debugging, example and test binaries; dockerd needs none.
-    let engine_extras = strings(&[
+    let sid_extras = strings(&[
         "usr/bin/ctr",
         "usr/lib/containerd/containerd-shim-runc-fp-v1",
         "usr/lib/containerd/runc-fp",
@@ -302,7 +302,7 @@ pub fn debian_images() -> Vec<DebianImage> {
                 sysusers,
             ]),
             tag_from: Some("docker.io"),
-            drop: engine_extras.clone(),
+            drop: sid_extras,
             spec: spec("rancher/os-docker", &["/usr/sbin/dockerd"]),
         },
         DebianImage {
@@ -310,7 +310,12 @@ pub fn debian_images() -> Vec<DebianImage> {
             variant: "essential",
             include: strings(&["docker.io", "iptables", "ca-certificates", sysusers]),
             tag_from: Some("docker.io"),
-            drop: engine_extras,
+            // ctr, and containerd 1.7's legacy v1 shims (Docker 26 uses runc-v2).
+            drop: strings(&[
+                "usr/bin/ctr",
+                "usr/bin/containerd-shim",
+                "usr/bin/containerd-shim-runc-v1",
+            ]),
             spec: spec("rancher/os-docker", &["/usr/sbin/dockerd"]),
         },
     ]

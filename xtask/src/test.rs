@@ -72,7 +72,7 @@ pub struct E2eArgs {
 
 /// Builds every artefact, then boots them in QEMU through the `ros-e2e` suites.
 pub fn e2e(args: &E2eArgs) -> Result<()> {
-    tools::ensure_debian_packages(&["qemu-system-x86", "ovmf"])?;
+    tools::ensure_debian_packages(&["qemu-system-x86", "ovmf", "skopeo"])?;
     eprintln!("xtask: == images");
     let built = image::build(&args.image, Stage::All)?;
     let dist = built.kernel.parent().context("dist/ has no parent")?;
@@ -89,7 +89,7 @@ pub fn e2e(args: &E2eArgs) -> Result<()> {
     if let Some(filter) = &args.filter {
         cmd.args(["--", filter]);
     }
-    step("end-to-end boots in QEMU", cmd)
+    step("end-to-end: images and QEMU boots", cmd)
 }
 
 /// Builds and runs the fuzz targets; a crash fails with the reproducer's path.

@@ -8,7 +8,8 @@ use ros_e2e::{Artefacts, BootSource, Firmware, TestVm};
 /// Guards against a hung guest; TCG boots take seconds, firmware boots a little more.
 const HANG: Duration = Duration::from_secs(180);
 
-/// `modules=56/56 images=0/0` → every listed module loaded, every image readable.
+/// `modules=56/56 images=3/3` → every listed module loaded, every preloaded image readable,
+/// and there are some of each.
 fn check_marker(line: &str) -> Result<()> {
     for field in ["modules=", "images="] {
         let value = line
@@ -19,6 +20,7 @@ fn check_marker(line: &str) -> Result<()> {
             .split_once('/')
             .ok_or_else(|| anyhow::anyhow!("bad {field} in `{line}`"))?;
         ensure!(done == listed, "not all {field}: `{line}`");
+        ensure!(listed != "0", "no {field}: `{line}`");
     }
     Ok(())
 }
