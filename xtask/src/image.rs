@@ -29,6 +29,7 @@ const HOST_TOOLS: &[&str] = &[
     "dosfstools",
     "e2fsprogs",
     "grub-common",
+    "kmod",
     "mmdebstrap",
     "mtools",
     "qemu-utils",
@@ -224,6 +225,12 @@ fn build_initramfs(
         0o644,
         load_list.into_bytes(),
     )?;
+    let work = tempfile::Builder::new()
+        .prefix("depmod-")
+        .tempdir_in(cache_dir()?)?;
+    for (name, bytes) in kernel::depmod(tree, &modules, work.path())? {
+        archive.file(&format!("{module_root}/{name}"), 0o644, bytes)?;
+    }
     write_initramfs(&images, &archive, out, level)?;
     eprintln!(
         "xtask: initramfs holds {} modules and {} images",

@@ -142,6 +142,58 @@ fn depends(modinfo: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The index files `depmod` writes for `modules` (modules.dep, modules.alias, their .bin
+/// forms…), by file name, so that modprobe and udev's module autoloading work in the image.
+/// The kernel package's modules.builtin and modules.order go along, so modprobe knows what
+/// is built in.
+pub fn depmod(
+    tree: &KernelTree,
+    modules: &[Module],
+    work: &Path,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let base = work.join("depmod");
+    let _ = std::fs::remove_dir_all(&base);
+    let dir = base.join("lib/modules").join(&tree.release);
+    for m in modules {
+        let path = dir.join(&m.rel);
+        std::fs::create_dir_all(path.parent().unwrap_or(&dir))?;
+        std::fs::write(&path, &m.bytes)?;
+    }
+    for name in [
+        "modules.builtin",
+        "modules.builtin.modinfo",
+        "modules.order",
+    ] {
+        let from = tree.module_dir.join(name);
+        if from.exists() {
+            std::fs::copy(&from, dir.join(name))?;
+        }
+    }
+    crate::binary::run(
+        Command::new("depmod")
+            .arg("--basedir")
+            .arg(&base)
+            .arg("--all")
+            .arg(&tree.release),
+    )
+    .context("running depmod")?;
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("modules.") && entry.file_type()?.is_file() {
+            files.push((name, std::fs::read(entry.path())?));
+        }
+    }
+    files.sort();
+    ensure!(
+        files.iter().any(|(n, _)| n == "modules.dep"),
+        "depmod wrote no modules.dep"
+    );
+    let _ = std::fs::remove_dir_all(&base);
+    Ok(files)
+}
+
 fn index_modules(dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
     let mut index = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
+use sha2::{Digest, Sha256};
 
 use crate::debian::{KEYRING, MIRROR};
 use crate::oci::{self, ImageSpec};
@@ -279,8 +280,60 @@ fn add_rancher(tree: &mut FileTree, ros: &Path, applets: &[String]) -> Result<()
     Ok(())
 }
 
-/// Builds `image` into `out_dir/<name>.tar`, checking (or with `update`, rewriting) its lock.
+/// What a built image depends on: its definition, its lock, `ros`, and this xtask binary
+/// (so any change to how images are made rebuilds them).
+fn input_key(image: &DebianImage, ros: &Path, applets: &[String]) -> Result<String> {
+    let mut hasher = Sha256::new();
+    hasher.update(format!("{image:?}\n{applets:?}\n").as_bytes());
+    hasher.update(std::fs::read(lock_path(&image.name)).unwrap_or_default());
+    hasher.update(std::fs::read(ros)?);
+    hasher.update(std::fs::read(std::env::current_exe()?)?);
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Builds `image` into `out_dir`, checking (or with `update`, rewriting) its lock. A build
+/// from the same inputs is taken from the cache (`cache/images`) instead.
 pub fn build(
+    image: &DebianImage,
+    ros: &Path,
+    applets: &[String],
+    cache: &Path,
+    out_dir: &Path,
+    update: bool,
+) -> Result<PathBuf> {
+    let stash = cache.join("images");
+    std::fs::create_dir_all(&stash)?;
+    let key_file = stash.join(format!("{}.key", image.name));
+    let key = input_key(image, ros, applets)?;
+    if !update
+        && let Ok(saved) = std::fs::read_to_string(&key_file)
+        && let Some((saved_key, file)) = saved.trim().split_once(' ')
+        && saved_key == key
+        && stash.join(file).exists()
+    {
+        let out = out_dir.join(file);
+        std::fs::copy(stash.join(file), &out)?;
+        eprintln!(
+            "xtask: image {file}: unchanged inputs, taken from {}",
+            stash.display()
+        );
+        return Ok(out);
+    }
+    let built = build_fresh(image, ros, applets, cache, &stash, update)?;
+    let file = built.file_name().context("an image without a name")?;
+    let out = out_dir.join(file);
+    std::fs::copy(&built, &out)?;
+    // The key is taken after the build: with `update` the lock may just have changed.
+    let key = input_key(image, ros, applets)?;
+    std::fs::write(&key_file, format!("{key} {}\n", file.to_string_lossy()))?;
+    Ok(out)
+}
+
+fn build_fresh(
     image: &DebianImage,
     ros: &Path,
     applets: &[String],
