@@ -102,6 +102,9 @@ struct RunArgs {
     /// Forward this port on 127.0.0.1 to the guest's SSH port.
     #[arg(long)]
     ssh_port: Option<u16>,
+    /// Hand the guest this cloud-config on a config drive (label `config-2`).
+    #[arg(long)]
+    cloud_config: Option<PathBuf>,
     /// Extra kernel parameters (direct boots), e.g. `rancher.debug=true`.
     #[arg(long = "append")]
     append: Vec<String>,
@@ -150,6 +153,11 @@ fn run(args: &RunArgs) -> Result<()> {
     config.ssh_port = args.ssh_port;
     config.cmdline.clone_from(&args.append);
     config.no_reboot = false;
+    if let Some(user_data) = &args.cloud_config {
+        let drive = dist_dir()?.join("run-config-drive.iso");
+        ros_e2e::config_drive::write(user_data, &drive)?;
+        config.config_drive = Some(drive);
+    }
     let mut qemu = config.command()?;
     eprintln!("xtask: {qemu:?}");
     eprintln!("xtask: Ctrl-A X quits QEMU");

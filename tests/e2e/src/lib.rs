@@ -6,6 +6,7 @@
 //! Oops and BUG lines, which fail the test. The boot tests themselves sit behind the `e2e`
 //! feature and run from `cargo xtask e2e`.
 
+pub mod config_drive;
 pub mod console;
 pub mod qemu;
 mod qmp;

@@ -114,6 +114,8 @@ pub struct QemuConfig {
     pub cmdline: Vec<String>,
     /// Extra raw or qcow2 disks, attached as virtio disks after the boot disk.
     pub disks: Vec<PathBuf>,
+    /// A config drive ([`crate::config_drive`]), attached read-only after the disks.
+    pub config_drive: Option<PathBuf>,
     /// Host port forwarded to the guest's port 22 on 127.0.0.1.
     pub ssh_port: Option<u16>,
     /// Serial console.
@@ -135,6 +137,7 @@ impl QemuConfig {
             cpus: 2,
             cmdline: Vec::new(),
             disks: Vec::new(),
+            config_drive: None,
             ssh_port: None,
             serial: Serial::Stdio,
             qmp: None,
@@ -207,6 +210,14 @@ impl QemuConfig {
             let id = format!("data{i}");
             cmd.arg("-drive").arg(drive_arg(disk, &id));
             cmd.args(["-device", &format!("{},drive={id}", self.virtio("blk"))]);
+        }
+        if let Some(drive) = &self.config_drive {
+            existing(drive)?;
+            cmd.arg("-drive").arg(format!(
+                "file={},format=raw,if=none,id=config,readonly=on",
+                drive.display()
+            ));
+            cmd.args(["-device", &format!("{},drive=config", self.virtio("blk"))]);
         }
         let mut netdev = "user,id=n0,restrict=on".to_string();
         if let Some(port) = self.ssh_port {

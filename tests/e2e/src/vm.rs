@@ -80,6 +80,7 @@ pub struct TestVmBuilder {
     name: String,
     config: QemuConfig,
     log_dir: PathBuf,
+    cloud_config: Option<PathBuf>,
 }
 
 impl TestVmBuilder {
@@ -101,6 +102,12 @@ impl TestVmBuilder {
         self
     }
 
+    /// A cloud-config handed to the guest on a config drive.
+    pub fn cloud_config(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cloud_config = Some(path.into());
+        self
+    }
+
     /// Starts QEMU and connects to its console.
     pub fn boot(mut self) -> Result<TestVm> {
         let dir = tempfile::Builder::new().prefix("ros-e2e-").tempdir()?;
@@ -112,6 +119,11 @@ impl TestVmBuilder {
             log: log.clone(),
         };
         self.config.qmp = Some(qmp.clone());
+        if let Some(user_data) = &self.cloud_config {
+            let drive = dir.path().join("config-drive.iso");
+            crate::config_drive::write(user_data, &drive)?;
+            self.config.config_drive = Some(drive);
+        }
         if let BootSource::Disk { path, .. } = &mut self.config.boot {
             *path = overlay(path, dir.path())?;
         }
@@ -253,6 +265,7 @@ impl TestVm {
             name: name.to_string(),
             config: QemuConfig::new(boot),
             log_dir: artefacts.log_dir(),
+            cloud_config: None,
         }
     }
 

@@ -42,6 +42,24 @@ fn kernel_and_initrd() -> Result<()> {
     boots_and_powers_off("kernel-initrd", Artefacts::direct)
 }
 
+/// `cargo xtask run --cloud-config` hands the guest a config drive; the guest sees the disk
+/// once init has loaded virtio_blk (reading it is the boot chain's job).
+#[test]
+fn config_drive_is_a_disk_the_guest_sees() -> Result<()> {
+    let artefacts = Artefacts::locate()?;
+    let dir = tempfile::tempdir()?;
+    let user_data = dir.path().join("cloud-config.yml");
+    std::fs::write(&user_data, "#cloud-config\nhostname: e2e\n")?;
+    let mut vm = TestVm::builder("config-drive", &artefacts, artefacts.direct())
+        .memory(512)
+        .cloud_config(&user_data)
+        .boot()?;
+    vm.wait_for("[vda]", HANG)?;
+    check_marker(&vm.wait_for("ros: boot ok", HANG)?)?;
+    vm.wait_for_exit(HANG)?;
+    vm.check_kernel()
+}
+
 #[test]
 fn iso_by_bios() -> Result<()> {
     boots_and_powers_off("iso-bios", |a| a.iso(Firmware::Bios))
