@@ -72,7 +72,13 @@ pub struct E2eArgs {
 
 /// Builds every artefact, then boots them in QEMU through the `ros-e2e` suites.
 pub fn e2e(args: &E2eArgs) -> Result<()> {
-    tools::ensure_debian_packages(&["qemu-system-x86", "ovmf", "skopeo"])?;
+    tools::ensure_debian_packages(&[
+        "qemu-system-x86",
+        "ovmf",
+        "skopeo",
+        "openssh-client",
+        "openssh-server",
+    ])?;
     eprintln!("xtask: == images");
     let built = image::build(&args.image, Stage::All)?;
     let dist = built.kernel.parent().context("dist/ has no parent")?;

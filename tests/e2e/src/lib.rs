@@ -10,6 +10,7 @@ pub mod config_drive;
 pub mod console;
 pub mod qemu;
 mod qmp;
+pub mod ssh;
 mod vm;
 
 pub use console::{KernelTrouble, kernel_trouble};

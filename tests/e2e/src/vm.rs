@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use crate::console::{find_line, kernel_trouble};
 use crate::qemu::{BootSource, Firmware, QemuConfig, Serial};
 use crate::qmp::Qmp;
+use crate::ssh::{SshClient, authorize, free_port};
 
 /// How long QEMU may take to create its console socket.
 const SOCKET_WAIT: Duration = Duration::from_secs(30);
@@ -81,6 +82,7 @@ pub struct TestVmBuilder {
     config: QemuConfig,
     log_dir: PathBuf,
     cloud_config: Option<PathBuf>,
+    ssh_user: Option<String>,
 }
 
 impl TestVmBuilder {
@@ -108,6 +110,13 @@ impl TestVmBuilder {
         self
     }
 
+    /// Log in over SSH as `user`: a key pair made for this guest is authorised through the
+    /// config drive's cloud-config, and a free host port is forwarded to the guest's port 22.
+    pub fn ssh(mut self, user: &str) -> Self {
+        self.ssh_user = Some(user.to_string());
+        self
+    }
+
     /// Starts QEMU and connects to its console.
     pub fn boot(mut self) -> Result<TestVm> {
         let dir = tempfile::Builder::new().prefix("ros-e2e-").tempdir()?;
@@ -119,7 +128,25 @@ impl TestVmBuilder {
             log: log.clone(),
         };
         self.config.qmp = Some(qmp.clone());
-        if let Some(user_data) = &self.cloud_config {
+        let mut user_data = self.cloud_config.clone();
+        let mut ssh = None;
+        if let Some(user) = &self.ssh_user {
+            let client = SshClient::generate(dir.path(), user, free_port()?)?;
+            let given = match &user_data {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                ),
+                None => None,
+            };
+            let text = authorize(given.as_deref(), &client.public_key()?)?;
+            let path = dir.path().join("user-data.yml");
+            std::fs::write(&path, text)?;
+            user_data = Some(path);
+            self.config.ssh_port = Some(client.port);
+            ssh = Some(client);
+        }
+        if let Some(user_data) = &user_data {
             let drive = dir.path().join("config-drive.iso");
             crate::config_drive::write(user_data, &drive)?;
             self.config.config_drive = Some(drive);
@@ -156,6 +183,7 @@ impl TestVmBuilder {
             cursor: 0,
             qmp,
             log_dir: self.log_dir,
+            ssh,
             started: Instant::now(),
             _dir: dir,
         })
@@ -253,6 +281,7 @@ pub struct TestVm {
     cursor: usize,
     qmp: PathBuf,
     log_dir: PathBuf,
+    ssh: Option<SshClient>,
     started: Instant,
     _dir: tempfile::TempDir,
 }
@@ -266,6 +295,7 @@ impl TestVm {
             config: QemuConfig::new(boot),
             log_dir: artefacts.log_dir(),
             cloud_config: None,
+            ssh_user: None,
         }
     }
 
@@ -345,6 +375,27 @@ impl TestVm {
         let status = self.child.wait()?;
         self.exit = Some(status);
         Ok(status)
+    }
+
+    fn ssh_client(&self) -> Result<&SshClient> {
+        self.ssh
+            .as_ref()
+            .with_context(|| format!("{}: built without TestVmBuilder::ssh", self.name))
+    }
+
+    /// The public key the guest was given for SSH logins.
+    pub fn ssh_public_key(&self) -> Result<String> {
+        self.ssh_client()?.public_key()
+    }
+
+    /// Waits until an SSH login works.
+    pub fn wait_for_ssh(&self, timeout: Duration) -> Result<()> {
+        self.ssh_client()?.wait_ready(timeout)
+    }
+
+    /// Runs `command` in the guest over SSH; its exit status is the command's.
+    pub fn ssh(&self, command: &str) -> Result<std::process::Output> {
+        self.ssh_client()?.run(command)
     }
 
     /// Asks the guest to power off, as the power button does (ACPI).

@@ -42,8 +42,9 @@ fn kernel_and_initrd() -> Result<()> {
     boots_and_powers_off("kernel-initrd", Artefacts::direct)
 }
 
-/// `cargo xtask run --cloud-config` hands the guest a config drive; the guest sees the disk
-/// once init has loaded virtio_blk (reading it is the boot chain's job).
+/// `cargo xtask run --cloud-config` hands the guest a config drive, here with the harness's
+/// SSH key added and a port forwarded; the guest sees the disk once init has loaded
+/// virtio_blk (reading it, and sshd, are the boot chain's job).
 #[test]
 fn config_drive_is_a_disk_the_guest_sees() -> Result<()> {
     let artefacts = Artefacts::locate()?;
@@ -53,7 +54,9 @@ fn config_drive_is_a_disk_the_guest_sees() -> Result<()> {
     let mut vm = TestVm::builder("config-drive", &artefacts, artefacts.direct())
         .memory(512)
         .cloud_config(&user_data)
+        .ssh("rancher")
         .boot()?;
+    ensure!(vm.ssh_public_key()?.starts_with("ssh-ed25519 "));
     vm.wait_for("[vda]", HANG)?;
     check_marker(&vm.wait_for("ros: boot ok", HANG)?)?;
     vm.wait_for_exit(HANG)?;
