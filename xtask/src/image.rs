@@ -4,6 +4,7 @@
 //! by default, `ROS_CACHE` to move it), outputs go to dist/: `vmlinuz` and `initrd` (also the
 //! PXE pair), `rancheros.iso`, `rancheros.img` and `rancheros.qcow2`.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -55,6 +56,9 @@ pub struct ImageArgs {
     /// Resolve every Debian package afresh and rewrite os/debian.lock.
     #[arg(long)]
     pub update_lock: bool,
+    /// Print the size of every artefact and write them to BENCHMARKS.md (builds everything).
+    #[arg(long)]
+    pub report: bool,
     /// zstd level of the initramfs (19 is smallest, 3 is quickest).
     #[arg(long, default_value_t = 19)]
     pub zstd_level: i32,
@@ -73,6 +77,10 @@ pub struct Artifacts {
     pub disk: PathBuf,
     /// dist/rancheros.qcow2.
     pub qcow2: PathBuf,
+    /// File names of the images preloaded in the initramfs.
+    pub preloaded: Vec<String>,
+    /// Bytes of the initramfs without the preloaded images.
+    pub base_initramfs: u64,
 }
 
 /// The build cache for Debian inputs.
@@ -87,12 +95,14 @@ pub fn cache_dir() -> Result<PathBuf> {
 pub fn build(args: &ImageArgs, stage: Stage) -> Result<Artifacts> {
     crate::tools::ensure_debian_packages(HOST_TOOLS)?;
     let dist = crate::dist_dir()?;
-    let artifacts = Artifacts {
+    let mut artifacts = Artifacts {
         kernel: dist.join("vmlinuz"),
         initrd: dist.join("initrd"),
         iso: dist.join("rancheros.iso"),
         disk: dist.join("rancheros.img"),
         qcow2: dist.join("rancheros.qcow2"),
+        preloaded: Vec::new(),
+        base_initramfs: 0,
     };
     let cache = cache_dir()?;
     let apt = Apt::open(&cache)?;
@@ -134,7 +144,7 @@ pub fn build(args: &ImageArgs, stage: Stage) -> Result<Artifacts> {
         }
         newest_engine &= !engine;
     }
-    build_initramfs(
+    artifacts.base_initramfs = build_initramfs(
         &tree,
         &ros,
         &applets,
@@ -142,6 +152,11 @@ pub fn build(args: &ImageArgs, stage: Stage) -> Result<Artifacts> {
         &artifacts.initrd,
         args.zstd_level,
     )?;
+    artifacts.preloaded = preload
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
     report("initramfs", &artifacts.initrd);
     if stage == Stage::Initramfs {
         return Ok(artifacts);
@@ -173,6 +188,9 @@ pub fn build(args: &ImageArgs, stage: Stage) -> Result<Artifacts> {
     )?;
     report("disk (raw, sparse)", &artifacts.disk);
     report("disk (qcow2)", &artifacts.qcow2);
+    if args.report {
+        crate::report::report(&artifacts, &artifacts.preloaded, artifacts.base_initramfs)?;
+    }
     Ok(artifacts)
 }
 
@@ -187,7 +205,8 @@ fn report(what: &str, path: &Path) {
 
 /// `ros` as /init with its applet links, the modules with their load list, os-release, and
 /// the images to preload. Two cpio archives back to back, as the kernel allows: first the
-/// images, uncompressed (their layers are zstd already), then the rest, compressed.
+/// images, uncompressed (their layers are zstd already), then the rest, compressed. Returns
+/// the size of the compressed part.
 fn build_initramfs(
     tree: &kernel::KernelTree,
     ros: &Path,
@@ -195,7 +214,7 @@ fn build_initramfs(
     preload: &[PathBuf],
     out: &Path,
     level: i32,
-) -> Result<()> {
+) -> Result<u64> {
     let wanted = kernel::wanted_modules(&crate::workspace_root().join(kernel::MODULE_LIST))?;
     let modules = kernel::select(tree, &wanted)?;
     let mut archive = FileTree::new();
@@ -231,13 +250,13 @@ fn build_initramfs(
     for (name, bytes) in kernel::depmod(tree, &modules, work.path())? {
         archive.file(&format!("{module_root}/{name}"), 0o644, bytes)?;
     }
-    write_initramfs(&images, &archive, out, level)?;
+    let base = write_initramfs(&images, &archive, out, level)?;
     eprintln!(
         "xtask: initramfs holds {} modules and {} images",
         modules.len(),
         preload.len()
     );
-    Ok(())
+    Ok(base)
 }
 
 /// Where `/init` looks for the images to preload (`ros_init::IMAGES_DIR`).
@@ -307,7 +326,13 @@ fn applets(ros: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-fn write_initramfs(plain: &FileTree, compressed: &FileTree, path: &Path, level: i32) -> Result<()> {
+/// Writes both archives; returns the size of the compressed one.
+fn write_initramfs(
+    plain: &FileTree,
+    compressed: &FileTree,
+    path: &Path,
+    level: i32,
+) -> Result<u64> {
     let tmp = path.with_extension("tmp");
     let mut file = std::io::BufWriter::new(
         std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
@@ -315,16 +340,16 @@ fn write_initramfs(plain: &FileTree, compressed: &FileTree, path: &Path, level: 
     if plain.len() > 0 {
         crate::cpio::write(plain, &mut file)?;
     }
+    file.flush()?;
+    let plain_len = file.get_ref().metadata()?.len();
     let mut encoder = zstd::Encoder::new(file, level)?;
     // The kernel's zstd decompressor wants the content checksum off and a bounded window.
     encoder.include_checksum(false)?;
     encoder.window_log(22)?;
     crate::cpio::write(compressed, &mut encoder)?;
-    encoder
-        .finish()?
-        .into_inner()
-        .map_err(|e| e.into_error())?
-        .sync_all()?;
+    let file = encoder.finish()?.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    let total = file.metadata()?.len();
     std::fs::rename(&tmp, path)?;
-    Ok(())
+    Ok(total - plain_len)
 }

@@ -15,6 +15,7 @@ mod image;
 mod iso;
 mod kernel;
 mod oci;
+mod report;
 mod rootfs;
 mod sysimages;
 mod test;

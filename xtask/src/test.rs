@@ -56,6 +56,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
     e2e(&E2eArgs {
         image: ImageArgs {
             update_lock: false,
+            report: false,
             zstd_level: 19,
         },
         filter: None,
