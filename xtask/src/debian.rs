@@ -144,6 +144,35 @@ impl Apt {
         crate::binary::run(self.command("apt-get").args(["update", "-q"]))
     }
 
+    /// What `apt-get install` would install for `packages` on an empty system (no
+    /// recommends), as `(package, version)`; `pkg/sid` asks for sid's version.
+    pub fn closure(&self, packages: &[String]) -> Result<Vec<(String, String)>> {
+        if !self.has_lists() {
+            self.update()?;
+        }
+        let mut args = vec!["-s", "-q", "install", "--no-install-recommends"];
+        args.extend(packages.iter().map(String::as_str));
+        let plan = self.output("apt-get", &args)?;
+        let mut out = Vec::new();
+        for line in plan.lines() {
+            // `Inst libc6 (2.41-12+deb13u5 Debian:13.5/stable [amd64])`
+            if let Some(rest) = line.strip_prefix("Inst ") {
+                let mut words = rest.split_whitespace();
+                let name = words.next().context("an Inst line without a package")?;
+                let version = words
+                    .next()
+                    .and_then(|v| v.strip_prefix('('))
+                    .with_context(|| format!("an Inst line without a version: {line}"))?;
+                out.push((name.to_string(), version.to_string()));
+            }
+        }
+        ensure!(
+            !out.is_empty(),
+            "apt would install nothing for {packages:?}"
+        );
+        Ok(out)
+    }
+
     /// The version `suite` offers for `name`.
     fn candidate(&self, suite: &str, name: &str) -> Result<String> {
         let show = self.output("apt-cache", &["show", &format!("{name}/{suite}")])?;

@@ -85,7 +85,13 @@ pub fn build(
 ) -> Result<()> {
     let efi = loaders.grub_efi_image(work)?;
     let esp_fs = work.join("esp.vfat");
-    let esp_size = crate::fat::make(&esp_fs, "EFI", &[("EFI/BOOT/BOOTX64.EFI", efi)], 8, 4)?;
+    let esp_size = crate::fat::make(
+        &esp_fs,
+        "EFI",
+        &[("EFI/BOOT/BOOTX64.EFI", efi)],
+        8 << 10,
+        4 << 10,
+    )?;
 
     let boot_root = work.join("boot-root");
     let _ = std::fs::remove_dir_all(&boot_root);

@@ -8,16 +8,17 @@ use anyhow::{Context, Result, ensure};
 
 use crate::binary::run;
 
-const MIB: u64 = 1 << 20;
+const KIB: u64 = 1 << 10;
 
 /// A FAT image at `out` labelled `label` holding `files` (`(path in the image, source)`),
-/// at least `min_mib` MiB and with `slack_mib` MiB free. Returns its size in bytes.
+/// at least `min_kib` KiB and with `slack_kib` KiB to spare (FAT's own tables come out of
+/// that). Returns its size in bytes, a whole number of 64 KiB.
 pub fn make(
     out: &Path,
     label: &str,
     files: &[(&str, PathBuf)],
-    min_mib: u64,
-    slack_mib: u64,
+    min_kib: u64,
+    slack_kib: u64,
 ) -> Result<u64> {
     let mut content = 0;
     for (_, src) in files {
@@ -25,7 +26,10 @@ pub fn make(
             .with_context(|| format!("reading {}", src.display()))?
             .len();
     }
-    let size = (content.div_ceil(MIB) + slack_mib).max(min_mib) * MIB;
+    let kib = (content.div_ceil(KIB) + slack_kib)
+        .max(min_kib)
+        .next_multiple_of(64);
+    let size = kib * KIB;
     let _ = std::fs::remove_file(out);
     run(Command::new("mkfs.vfat")
         .args(["-n", label, "-C"])

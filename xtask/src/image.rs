@@ -126,7 +126,15 @@ pub fn build(args: &ImageArgs, stage: Stage) -> Result<Artifacts> {
     let applets = applets(&ros)?;
     let images_dir = dist.join("images");
     std::fs::create_dir_all(&images_dir)?;
-    let mut preload = vec![sysimages::build_base(&debs, &ros, &applets, &images_dir)?];
+    let (base, base_tree) = sysimages::build_base(&debs, &ros, &applets, &images_dir)?;
+    let console = crate::unpacked::build(
+        &crate::unpacked::console_image(),
+        &apt,
+        &base_tree,
+        &images_dir,
+        args.update_lock,
+    )?;
+    let mut preload = vec![base, console];
     let mut newest_engine = true;
     for image in sysimages::debian_images() {
         let path = crate::rootfs::build(
@@ -137,18 +145,21 @@ pub fn build(args: &ImageArgs, stage: Stage) -> Result<Artifacts> {
             &images_dir,
             args.update_lock,
         )?;
-        // The consoles' first (os-console) and the newest engine are preloaded.
+        // Of these, the newest engine is preloaded.
         let engine = image.tag_from.is_some();
-        if image.name == "os-console" || (engine && newest_engine) {
+        if engine && newest_engine {
             preload.push(path);
         }
         newest_engine &= !engine;
     }
+    // One archive for all of them, so the layer they share is in the initramfs once.
+    let preload_archive = cache.join("preload.tar");
+    crate::oci::merge_archives(&preload, &preload_archive)?;
     artifacts.base_initramfs = build_initramfs(
         &tree,
         &ros,
         &applets,
-        &preload,
+        std::slice::from_ref(&preload_archive),
         &artifacts.initrd,
         args.zstd_level,
     )?;

@@ -50,8 +50,9 @@ pub fn build(
         &stage.join("boot/efi.img"),
         "EFIBOOT",
         &[("EFI/BOOT/BOOTX64.EFI", efi)],
-        2,
-        1,
+        0,
+        // FAT12's tables and root directory, with room to spare
+        128,
     )?;
 
     let tmp = out.with_extension("iso.tmp");

@@ -15,12 +15,14 @@ mod image;
 mod iso;
 mod kernel;
 mod oci;
+mod pkglock;
 mod report;
 mod rootfs;
 mod sysimages;
 mod test;
 mod tools;
 mod tree;
+mod unpacked;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -5,8 +5,8 @@
 //! wire. Every byte is a function of the inputs (mtime 0, path order).
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
@@ -18,8 +18,9 @@ use crate::tree::{FileTree, Kind};
 const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const MEDIA_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-/// zstd level of the layers: the images are built once and read on every boot.
-const LAYER_ZSTD_LEVEL: i32 = 19;
+/// zstd level of the layers, the highest: images are built once and read on every boot, and
+/// level 22 takes 3 MiB more off the engine image than 19 (at twice the build time).
+const LAYER_ZSTD_LEVEL: i32 = 22;
 /// A 128 MiB window with long-distance matching finds the Go runtime and libraries that
 /// dockerd, containerd, the shim and runc share: 10% off the engine image. Docker, containerd
 /// and skopeo decode windows up to 512 MiB by default.
@@ -207,24 +208,90 @@ pub fn write_image(spec: &ImageSpec, layers: &[FileTree], out: &Path) -> Result<
     blobs.sort_by(|a, b| a.0.cmp(&b.0));
     blobs.dedup_by(|a, b| a.0 == b.0);
 
+    let mut files = vec![
+        (
+            "oci-layout".to_string(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        ),
+        ("index.json".to_string(), index),
+        ("manifest.json".to_string(), docker_manifest),
+    ];
+    files.extend(blobs.into_iter().map(|(d, bytes)| (blob_path(&d), bytes)));
+    write_tar(&files, out)?;
+    Ok(Written {
+        manifest_digest,
+        config_digest,
+        layer_bytes,
+        compressed_bytes,
+    })
+}
+
+/// Combines OCI archives into one, each blob stored once: images that share layers (the
+/// console shares `os-base`'s) cost their own layers only. `docker load` and skopeo read the
+/// result as a multi-image archive.
+pub fn merge_archives(inputs: &[PathBuf], out: &Path) -> Result<()> {
+    let mut blobs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut manifests = Vec::new();
+    let mut docker = Vec::new();
+    for input in inputs {
+        let file =
+            std::fs::File::open(input).with_context(|| format!("reading {}", input.display()))?;
+        let mut archive = tar::Archive::new(std::io::BufReader::new(file));
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            let name = entry.path()?.to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data)?;
+            let parse = |d: &[u8]| -> Result<Value> {
+                serde_json::from_slice(d).with_context(|| format!("{}: {name}", input.display()))
+            };
+            match name.as_str() {
+                "index.json" => manifests.extend(
+                    parse(&data)?["manifests"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+                "manifest.json" => {
+                    docker.extend(parse(&data)?.as_array().cloned().unwrap_or_default());
+                }
+                "oci-layout" => {}
+                _ => {
+                    blobs.insert(name, data);
+                }
+            }
+        }
+    }
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    }))?;
+    let docker = serde_json::to_vec(&Value::Array(docker))?;
+    let mut files = vec![
+        (
+            "oci-layout".to_string(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        ),
+        ("index.json".to_string(), index),
+        ("manifest.json".to_string(), docker),
+    ];
+    files.extend(blobs);
+    write_tar(&files, out)
+}
+
+fn write_tar(files: &[(String, Vec<u8>)], out: &Path) -> Result<()> {
     let tmp = out.with_extension("tar.tmp");
     let file =
         std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let mut archive = tar::Builder::new(std::io::BufWriter::new(file));
-    let mut put = |path: &str, bytes: &[u8]| -> Result<()> {
+    for (path, bytes) in files {
         let mut header = Header::new_ustar();
         header.set_mode(0o644);
         header.set_mtime(0);
         header.set_size(bytes.len() as u64);
         header.set_entry_type(EntryType::Regular);
-        archive.append_data(&mut header, path, bytes)?;
-        Ok(())
-    };
-    put("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    put("index.json", &index)?;
-    put("manifest.json", &docker_manifest)?;
-    for (d, bytes) in &blobs {
-        put(&blob_path(d), bytes)?;
+        archive.append_data(&mut header, path, &bytes[..])?;
     }
     let mut writer = archive.into_inner()?;
     writer.flush()?;
@@ -233,12 +300,7 @@ pub fn write_image(spec: &ImageSpec, layers: &[FileTree], out: &Path) -> Result<
         .map_err(|e| e.into_error())?
         .sync_all()?;
     std::fs::rename(&tmp, out)?;
-    Ok(Written {
-        manifest_digest,
-        config_digest,
-        layer_bytes,
-        compressed_bytes,
-    })
+    Ok(())
 }
 
 fn compress(bytes: &[u8]) -> Result<Vec<u8>> {
@@ -254,8 +316,6 @@ fn compress(bytes: &[u8]) -> Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Read;
-
     use super::*;
 
     fn read_archive(path: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -320,6 +380,36 @@ mod tests {
             names.push(e.path().unwrap().to_string_lossy().into_owned());
         }
         assert_eq!(names, ["bin/", "bin/sh", "etc/", "etc/hostname"]);
+    }
+
+    #[test]
+    fn merged_archives_hold_every_image_and_each_blob_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut base = FileTree::new();
+        base.file("bin/sh", 0o755, b"shell".to_vec()).unwrap();
+        let mut top = FileTree::new();
+        top.file("usr/sbin/sshd", 0o755, b"sshd".to_vec()).unwrap();
+        let spec = |r: &str| ImageSpec {
+            repository: r.into(),
+            tag: "v1".into(),
+            ..ImageSpec::default()
+        };
+        let (a, b) = (dir.path().join("a.tar"), dir.path().join("b.tar"));
+        write_image(&spec("rancher/os-base"), &[base.clone()], &a).unwrap();
+        write_image(&spec("rancher/os-console"), &[base, top], &b).unwrap();
+        let merged = dir.path().join("all.tar");
+        merge_archives(&[a, b], &merged).unwrap();
+        let files = read_archive(&merged);
+        let index: Value = serde_json::from_slice(&files["index.json"]).unwrap();
+        assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+        let docker: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+        assert_eq!(docker[1]["RepoTags"][0], "rancher/os-console:v1");
+        // the base layer is shared: 2 configs + 2 manifests + 2 distinct layers
+        let blobs = files.keys().filter(|k| k.starts_with("blobs/")).count();
+        assert_eq!(blobs, 6);
+        for layer in docker[1]["Layers"].as_array().unwrap() {
+            assert!(files.contains_key(layer.as_str().unwrap()));
+        }
     }
 
     #[test]

@@ -5,7 +5,6 @@
 //! archive. Each image's installed packages are pinned by `os/images/<image>.lock`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -14,11 +13,9 @@ use sha2::{Digest, Sha256};
 
 use crate::debian::{KEYRING, MIRROR};
 use crate::oci::{self, ImageSpec};
+use crate::pkglock::{self, lock_path};
 use crate::sysimages::{PACKAGE_LIST, is_bloat};
 use crate::tree::{Entry, FileTree, Kind};
-
-/// Where the per-image package locks live, relative to the workspace root.
-pub const LOCK_DIR: &str = "os/images";
 
 /// One Debian-rooted image.
 #[derive(Debug, Clone)]
@@ -121,7 +118,7 @@ fn upstream_version(version: &str) -> String {
 }
 
 /// `package version` lines from a dpkg status file.
-fn installed(status: &str) -> BTreeMap<String, String> {
+pub(crate) fn installed(status: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for stanza in status.split("\n\n") {
         let field = |key: &str| {
@@ -137,52 +134,9 @@ fn installed(status: &str) -> BTreeMap<String, String> {
     out
 }
 
-fn lock_path(name: &str) -> PathBuf {
-    crate::workspace_root()
-        .join(LOCK_DIR)
-        .join(format!("{name}.lock"))
-}
-
-fn lock_text(name: &str, packages: &BTreeMap<String, String>) -> String {
-    let mut text = format!(
-        "# Packages inside the {name} image, as installed. Written by\n\
-         # `cargo xtask images --update-lock`; a build that installs anything else fails.\n"
-    );
-    for (p, v) in packages {
-        let _ = writeln!(text, "{p} {v}");
-    }
-    text
-}
-
-fn parse_lock(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once(' '))
-        .map(|(p, v)| (p.to_string(), v.trim().to_string()))
-        .collect()
-}
-
-/// What differs between the lock and what was installed, one line each.
-fn lock_drift(locked: &BTreeMap<String, String>, got: &BTreeMap<String, String>) -> Vec<String> {
-    let mut drift = Vec::new();
-    for (p, v) in got {
-        match locked.get(p) {
-            None => drift.push(format!("{p} {v} is not in the lock")),
-            Some(l) if l != v => drift.push(format!("{p} is {v}, the lock says {l}")),
-            Some(_) => {}
-        }
-    }
-    for (p, l) in locked {
-        if !got.contains_key(p) {
-            drift.push(format!("{p} {l} is locked but was not installed"));
-        }
-    }
-    drift
-}
-
 /// Rewrites a text file of the tree through `edit`, keeping its mode and owners (a new file
 /// is root's, with `mode`).
-fn edit_text(
+pub(crate) fn edit_text(
     tree: &mut FileTree,
     path: &str,
     mode: u32,
@@ -211,7 +165,7 @@ fn edit_text(
 }
 
 /// Drops the lines of `name` from a colon-separated database, then appends `line`.
-fn upsert(text: &str, name: &str, line: &str) -> String {
+pub(crate) fn upsert(text: &str, name: &str, line: &str) -> String {
     let prefix = format!("{name}:");
     let mut out: String = text
         .lines()
@@ -224,7 +178,7 @@ fn upsert(text: &str, name: &str, line: &str) -> String {
 }
 
 /// RancherOS's users on top of Debian's, `ros` with its applets, os-release.
-fn add_rancher(tree: &mut FileTree, ros: &Path, applets: &[String]) -> Result<()> {
+pub(crate) fn add_rancher(tree: &mut FileTree, ros: &Path, applets: &[String]) -> Result<()> {
     for (user, id) in [("rancher", 1100), ("docker", 1101)] {
         let home = format!("{user}:x:{id}:{id}:{user}:/home/{user}:/bin/bash");
         edit_text(tree, "etc/passwd", 0o644, |t| upsert(&t, user, &home))?;
@@ -280,14 +234,28 @@ fn add_rancher(tree: &mut FileTree, ros: &Path, applets: &[String]) -> Result<()
     Ok(())
 }
 
-/// What a built image depends on: its definition, its lock, `ros`, and this xtask binary
-/// (so any change to how images are made rebuilds them).
+/// The code that decides what goes into these images and how they are written, and the
+/// dependency versions it runs with: a change to any of it rebuilds them.
+const RECIPE: &[&str] = &[
+    include_str!("rootfs.rs"),
+    include_str!("oci.rs"),
+    include_str!("tree.rs"),
+    include_str!("sysimages.rs"),
+    include_str!("pkglock.rs"),
+    include_str!("../../Cargo.lock"),
+];
+
+/// What a built image depends on: its definition, its lock, `ros`, and [`RECIPE`]. Not the
+/// xtask binary itself, which differs with the checkout's path, so that CI's fresh clones
+/// reuse the cache.
 fn input_key(image: &DebianImage, ros: &Path, applets: &[String]) -> Result<String> {
     let mut hasher = Sha256::new();
     hasher.update(format!("{image:?}\n{applets:?}\n").as_bytes());
     hasher.update(std::fs::read(lock_path(&image.name)).unwrap_or_default());
     hasher.update(std::fs::read(ros)?);
-    hasher.update(std::fs::read(std::env::current_exe()?)?);
+    for source in RECIPE {
+        hasher.update(source.as_bytes());
+    }
     Ok(hasher
         .finalize()
         .iter()
@@ -342,13 +310,8 @@ fn build_fresh(
     update: bool,
 ) -> Result<PathBuf> {
     let lock = lock_path(&image.name);
-    let locked = match std::fs::read_to_string(&lock) {
-        Ok(text) => Some(parse_lock(&text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("reading {}", lock.display())),
-    };
     ensure!(
-        update || locked.is_some(),
+        update || pkglock::read(&image.name)?.is_some(),
         "{} is missing; run `cargo xtask images --update-lock`",
         lock.display()
     );
@@ -365,20 +328,7 @@ fn build_fresh(
         _ => bail!("{}: no dpkg status", image.name),
     };
     let packages = installed(&status);
-    if update {
-        std::fs::create_dir_all(lock.parent().unwrap_or(Path::new(".")))?;
-        std::fs::write(&lock, lock_text(&image.name, &packages))?;
-    } else if let Some(locked) = &locked {
-        let drift = lock_drift(locked, &packages);
-        if !drift.is_empty() {
-            bail!(
-                "{} does not match what the archive installs now (run `cargo xtask images \
-                 --update-lock` to take the archive's versions):\n  {}",
-                lock.display(),
-                drift.join("\n  ")
-            );
-        }
-    }
+    pkglock::check_or_update(&image.name, &packages, update)?;
     for path in &image.drop {
         if !tree.remove(path) {
             eprintln!(
@@ -454,7 +404,7 @@ mod tests {
         let got = installed(status);
         assert_eq!(got["sudo"], "1.9");
         assert_eq!(got["libc6"], "2.41-12");
-        assert_eq!(parse_lock(&lock_text("x", &got)), got);
+        assert_eq!(pkglock::parse_lock(&pkglock::lock_text("x", &got)), got);
     }
 
     #[test]
@@ -463,17 +413,6 @@ mod tests {
         assert_eq!(upstream_version("26.1.5+dfsg1-9+deb13u1+b1"), "26.1.5");
         assert_eq!(upstream_version("1:10.0p1-7"), "10.0p1");
         assert_eq!(upstream_version("2.0~rc1"), "2.0");
-    }
-
-    #[test]
-    fn drift_names_every_difference() {
-        let locked = parse_lock("a 1\nb 2\nc 3\n");
-        let got = parse_lock("a 1\nb 2.1\nd 4\n");
-        let drift = lock_drift(&locked, &got);
-        assert_eq!(drift.len(), 3, "{drift:?}");
-        assert!(drift.iter().any(|d| d == "b is 2.1, the lock says 2"));
-        assert!(drift.iter().any(|d| d.starts_with("d 4 is not")));
-        assert!(drift.iter().any(|d| d.starts_with("c 3 is locked")));
     }
 
     #[test]

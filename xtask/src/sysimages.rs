@@ -81,7 +81,7 @@ fn deb_version(deb: &Path) -> Result<(String, String)> {
 }
 
 /// Adds a .deb's files (without documentation) to `tree`.
-fn add_deb(tree: &mut FileTree, deb: &Path) -> Result<()> {
+pub fn add_deb(tree: &mut FileTree, deb: &Path) -> Result<()> {
     let mut child = Command::new("dpkg-deb")
         .arg("--fsys-tarfile")
         .arg(deb)
@@ -224,12 +224,12 @@ fn debian_busybox(debs: &BTreeMap<String, PathBuf>) -> Result<PathBuf> {
     Ok(dir.join("usr/bin/busybox"))
 }
 
-fn strings(items: &[&str]) -> Vec<String> {
+pub(crate) fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_string()).collect()
 }
 
-/// The Debian-rooted images: the consoles and one user engine per Docker version. The first
-/// user engine is the newest and the one preloaded.
+/// The Debian-rooted images: the Debian console and one user engine per Docker version, each
+/// with its Docker CLI. The first user engine is the newest and the one preloaded.
 pub fn debian_images() -> Vec<DebianImage> {
     let spec = |repository: &str, cmd: &[&str]| ImageSpec {
         repository: repository.into(),
@@ -256,22 +256,6 @@ pub fn debian_images() -> Vec<DebianImage> {
     ]);
     vec![
         DebianImage {
-            name: "os-console".into(),
-            variant: "essential",
-            include: strings(&[
-                "openssh-server",
-                "sudo",
-                "iproute2",
-                "ca-certificates",
-                "less",
-                sysusers,
-                "docker-cli/sid",
-            ]),
-            tag_from: None,
-            drop: Vec::new(),
-            spec: spec("rancher/os-console", &["/bin/bash"]),
-        },
-        DebianImage {
             name: "os-debian-console".into(),
             variant: "minbase",
             include: strings(&[
@@ -294,6 +278,7 @@ pub fn debian_images() -> Vec<DebianImage> {
             variant: "essential",
             include: strings(&[
                 "docker.io/sid",
+                "docker-cli/sid",
                 "containerd/sid",
                 "runc/sid",
                 "tini-static/sid",
@@ -308,7 +293,13 @@ pub fn debian_images() -> Vec<DebianImage> {
         DebianImage {
             name: "os-docker-trixie".into(),
             variant: "essential",
-            include: strings(&["docker.io", "iptables", "ca-certificates", sysusers]),
+            include: strings(&[
+                "docker.io",
+                "docker-cli",
+                "iptables",
+                "ca-certificates",
+                sysusers,
+            ]),
             tag_from: Some("docker.io"),
             // ctr, and containerd 1.7's legacy v1 shims (Docker 26 uses runc-v2).
             drop: strings(&[
@@ -327,7 +318,7 @@ pub fn build_base(
     ros: &Path,
     applets: &[String],
     out_dir: &Path,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, FileTree)> {
     let tree = base_tree(debs, ros, applets)?;
     let spec = ImageSpec {
         repository: "rancher/os-base".into(),
@@ -347,7 +338,7 @@ pub fn build_base(
         written.config_digest,
         written.manifest_digest
     );
-    Ok(out)
+    Ok((out, tree))
 }
 
 #[cfg(test)]

@@ -114,6 +114,30 @@ impl FileTree {
         self.entries.remove(path.trim_matches('/')).is_some()
     }
 
+    /// The layer that turns `lower` into `self`: every entry that is new or different, with
+    /// its parent directories as `self` has them. Fails if `self` lacks something `lower`
+    /// has, since these layers carry no whiteouts.
+    pub fn diff_from(&self, lower: &FileTree) -> Result<FileTree> {
+        if let Some((gone, _)) = lower.iter().find(|(p, _)| self.get(p).is_none()) {
+            bail!("{gone} would have to be deleted, which a layer here cannot say");
+        }
+        let mut upper = FileTree::new();
+        for (path, entry) in self.iter() {
+            if lower.get(path) == Some(entry) {
+                continue;
+            }
+            let mut parent = path.as_str();
+            while let Some((up, _)) = parent.rsplit_once('/') {
+                if let Some(dir) = self.get(up) {
+                    upper.entries.insert(up.to_string(), dir.clone());
+                }
+                parent = up;
+            }
+            upper.entries.insert(path.clone(), entry.clone());
+        }
+        Ok(upper)
+    }
+
     /// The entry at `path`.
     pub fn get(&self, path: &str) -> Option<&Entry> {
         self.entries.get(path.trim_matches('/'))
@@ -208,6 +232,49 @@ mod tests {
         assert!(t.file("a//b", 0o644, vec![]).is_err());
         assert!(t.file("/", 0o644, vec![]).is_err());
         assert_eq!(clean_path("./etc/").unwrap(), "etc");
+    }
+
+    #[test]
+    fn a_diff_holds_changes_and_their_parents_only() {
+        let mut lower = FileTree::new();
+        lower.file("etc/passwd", 0o644, b"root\n".to_vec()).unwrap();
+        lower.file("bin/sh", 0o755, b"sh".to_vec()).unwrap();
+        lower.dir("home", 0o700).unwrap();
+        let mut upper = lower.clone();
+        upper
+            .file("etc/passwd", 0o644, b"root\nsshd\n".to_vec())
+            .unwrap();
+        upper
+            .insert(
+                "home/rancher/.profile",
+                Entry {
+                    mode: 0o644,
+                    uid: 1100,
+                    gid: 1100,
+                    kind: Kind::File(vec![]),
+                },
+            )
+            .unwrap();
+        let diff = upper.diff_from(&lower).unwrap();
+        let paths: Vec<&String> = diff.iter().map(|(p, _)| p).collect();
+        assert_eq!(
+            paths,
+            [
+                "etc",
+                "etc/passwd",
+                "home",
+                "home/rancher",
+                "home/rancher/.profile"
+            ]
+        );
+        assert_eq!(
+            diff.get("home").unwrap().mode,
+            0o700,
+            "parents keep their mode"
+        );
+        let mut smaller = lower.clone();
+        smaller.entries.remove("bin/sh");
+        assert!(smaller.diff_from(&lower).is_err());
     }
 
     #[test]

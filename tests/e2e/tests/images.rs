@@ -183,3 +183,63 @@ fn the_newest_engine_is_docker_28_or_later() -> Result<()> {
     ensure!(newest.0 >= 28, "newest Docker is {}", newest.1);
     Ok(())
 }
+
+/// The console's programs run: its layer unpacked by tar and entered with chroot, sshd checks
+/// its configuration and host key, sudo and the shell start.
+#[test]
+fn console_programs_run_in_their_root() -> Result<()> {
+    let archive = Artefacts::locate()?.path("images/os-console.tar");
+    let scratch = tempfile::tempdir()?;
+    let (config, _) = unpack_with_skopeo(&archive, &scratch.path().join("oci"))?;
+    let root = scratch.path().join("root");
+    std::fs::create_dir_all(&root)?;
+    for layer in config["rootfs"]["diff_ids"]
+        .as_array()
+        .context("no diff_ids")?
+    {
+        let blob = scratch.path().join("oci").join(
+            layer
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches("sha256:"),
+        );
+        let status = Command::new("tar")
+            .args(["-x", "--same-owner", "--numeric-owner", "-p", "-C"])
+            .arg(&root)
+            .arg("-f")
+            .arg(&blob)
+            .status()?;
+        ensure!(status.success(), "tar could not unpack {}", blob.display());
+    }
+    // What a container runtime would provide.
+    let null = Command::new("mknod")
+        .arg(root.join("dev/null"))
+        .args(["c", "1", "3"])
+        .status()?;
+    ensure!(null.success(), "mknod dev/null failed");
+    let run = |args: &[&str]| -> Result<String> {
+        let out = Command::new("chroot").arg(&root).args(args).output()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            out.status.success(),
+            "{args:?} failed in the console root: {text}"
+        );
+        Ok(text)
+    };
+    run(&[
+        "/usr/bin/ssh-keygen",
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-f",
+        "/tmp/host_key",
+    ])?;
+    std::fs::create_dir_all(root.join("run/sshd"))?;
+    run(&["/usr/sbin/sshd", "-t", "-h", "/tmp/host_key"])?;
+    ensure!(run(&["/usr/bin/sudo", "-V"])?.contains("Sudo version"));
+    ensure!(run(&["/bin/sh", "-c", "id rancher"])?.contains("1101(docker)"));
+    Ok(())
+}
