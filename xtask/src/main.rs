@@ -51,7 +51,7 @@ enum Command {
     /// Build every artefact: kernel, initramfs, ISO, disk images (raw and qcow2).
     #[command(visible_alias = "disk")]
     Images(image::ImageArgs),
-    /// Build the OS and boot it in QEMU with the serial console on this terminal.
+    /// Build every artefact and boot the OS in QEMU with the serial console on this terminal.
     Run(RunArgs),
     /// Everything CI checks: formatting, clippy, the test suites, the static build, fuzzing,
     /// the end-to-end boots.
@@ -121,12 +121,9 @@ fn run(args: &RunArgs) -> Result<()> {
     use ros_e2e::{BootSource, Firmware, QemuConfig};
 
     crate::tools::ensure_debian_packages(&["qemu-system-x86", "ovmf"])?;
-    let stage = if args.iso || args.disk {
-        Stage::All
-    } else {
-        Stage::Initramfs
-    };
-    let built = image::build(&args.image, stage)?;
+    // Everything, whichever way it boots: the ISO and disk take seconds once the initramfs
+    // exists, and dist/ is then complete.
+    let built = image::build(&args.image, Stage::All)?;
     let firmware = if args.uefi {
         Firmware::Uefi
     } else {
