@@ -287,7 +287,8 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex(&Sha256::digest(&bytes)))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
     bytes
         .iter()
         .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {

@@ -68,6 +68,22 @@ pub struct Written {
     pub compressed_bytes: u64,
 }
 
+impl Written {
+    /// Reports the image on stderr: name, `what` it holds, sizes, identities.
+    pub fn log(&self, spec: &ImageSpec, what: &str) {
+        let mib = |b: u64| b as f64 / f64::from(1 << 20);
+        eprintln!(
+            "xtask: image {}: {what}, {:.1} MiB of layers ({:.1} MiB compressed), id {}, \
+             manifest {}",
+            spec.reference(),
+            mib(self.layer_bytes),
+            mib(self.compressed_bytes),
+            self.config_digest,
+            self.manifest_digest
+        );
+    }
+}
+
 /// A tar of `tree` with mtime 0 and the tree's owners and modes.
 pub fn layer(tree: &FileTree) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
@@ -106,9 +122,7 @@ pub fn layer(tree: &FileTree) -> Result<Vec<u8>> {
 }
 
 fn digest(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", crate::debian::hex(&Sha256::digest(bytes)))
 }
 
 fn blob_path(digest: &str) -> String {

@@ -192,16 +192,8 @@ pub(crate) fn add_rancher(tree: &mut FileTree, ros: &Path, applets: &[String]) -
         };
         let group = format!("{user}:x:{id}:{members}");
         edit_text(tree, "etc/group", 0o644, |t| upsert(&t, user, &group))?;
-        tree.insert(
-            &format!("home/{user}"),
-            Entry {
-                mode: 0o755,
-                uid: id,
-                gid: id,
-                kind: Kind::Dir,
-            },
-        )?;
     }
+    crate::sysimages::add_homes(tree)?;
     // Debian's sudo group (27) takes both users: passwordless sudo is configured at boot.
     edit_text(tree, "etc/group", 0o644, |group| {
         group
@@ -256,11 +248,7 @@ fn input_key(image: &DebianImage, ros: &Path, applets: &[String]) -> Result<Stri
     for source in RECIPE {
         hasher.update(source.as_bytes());
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::debian::hex(&hasher.finalize()))
 }
 
 /// Builds `image` into `out_dir`, checking (or with `update`, rewriting) its lock. A build
@@ -356,15 +344,7 @@ fn build_fresh(
     let out = out_dir.join(format!("{file}.tar"));
     let written = oci::write_image(&spec, std::slice::from_ref(&tree), &out)?;
     let _ = std::fs::remove_file(&tarball);
-    eprintln!(
-        "xtask: image {}: {} packages, {:.1} MiB of layers ({:.1} MiB compressed), id {}, manifest {}",
-        spec.reference(),
-        packages.len(),
-        written.layer_bytes as f64 / f64::from(1 << 20),
-        written.compressed_bytes as f64 / f64::from(1 << 20),
-        written.config_digest,
-        written.manifest_digest
-    );
+    written.log(&spec, &format!("{} packages", packages.len()));
     Ok(out)
 }
 

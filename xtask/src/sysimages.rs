@@ -201,6 +201,13 @@ pub fn base_tree(
         tree.dir(dir, mode)?;
     }
     tree.symlink("var/run", "../run")?;
+    add_homes(&mut tree)?;
+    tree.file(PACKAGE_LIST, 0o644, packages.into_bytes())?;
+    Ok(tree)
+}
+
+/// The home directories of rancher (1100) and docker (1101), owned by them.
+pub(crate) fn add_homes(tree: &mut FileTree) -> Result<()> {
     for (user, id) in [("rancher", 1100), ("docker", 1101)] {
         tree.insert(
             &format!("home/{user}"),
@@ -212,8 +219,7 @@ pub fn base_tree(
             },
         )?;
     }
-    tree.file(PACKAGE_LIST, 0o644, packages.into_bytes())?;
-    Ok(tree)
+    Ok(())
 }
 
 fn debian_busybox(debs: &BTreeMap<String, PathBuf>) -> Result<PathBuf> {
@@ -329,15 +335,7 @@ pub fn build_base(
     };
     let out = out_dir.join("os-base.tar");
     let written = oci::write_image(&spec, std::slice::from_ref(&tree), &out)?;
-    eprintln!(
-        "xtask: image {}: {} entries, {:.1} MiB of layers ({:.1} MiB compressed), id {}, manifest {}",
-        spec.reference(),
-        tree.len(),
-        written.layer_bytes as f64 / f64::from(1 << 20),
-        written.compressed_bytes as f64 / f64::from(1 << 20),
-        written.config_digest,
-        written.manifest_digest
-    );
+    written.log(&spec, &format!("{} entries", tree.len()));
     Ok((out, tree))
 }
 

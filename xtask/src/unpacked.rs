@@ -169,15 +169,9 @@ pub fn build(
     let upper = tree.diff_from(base)?;
     let out = out_dir.join(format!("{}.tar", image.name));
     let written = oci::write_image(&image.spec, &[base.clone(), upper], &out)?;
-    eprintln!(
-        "xtask: image {}: {} packages on os-base, {:.1} MiB of layers ({:.1} MiB compressed), \
-         id {}, manifest {}",
-        image.spec.reference(),
-        packages.len(),
-        written.layer_bytes as f64 / f64::from(1 << 20),
-        written.compressed_bytes as f64 / f64::from(1 << 20),
-        written.config_digest,
-        written.manifest_digest
+    written.log(
+        &image.spec,
+        &format!("{} packages on os-base", packages.len()),
     );
     Ok(out)
 }
