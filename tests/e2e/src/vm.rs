@@ -319,47 +319,52 @@ impl TestVm {
     /// Waits for the next console line containing `needle` and returns it. `timeout` only
     /// guards against a hung guest; it is not a speed check.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<String> {
-        let deadline = Instant::now() + timeout;
-        let mut console = self.console();
-        loop {
-            if let Some((line, next)) = find_line(&console.text, self.cursor, needle) {
-                drop(console);
-                self.cursor = next;
-                return Ok(line);
-            }
-            if console.closed {
-                bail!(
-                    "{}: the console closed before a line with `{needle}`:\n{}",
-                    self.name,
-                    tail(&console.text)
-                );
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                bail!(
-                    "{}: no line with `{needle}` within {timeout:?}:\n{}",
-                    self.name,
-                    tail(&console.text)
-                );
-            }
-            console = self
-                .shared
-                .changed
-                .wait_timeout(console, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        let cursor = self.cursor;
+        let (line, next) = self.wait_on_console(
+            timeout,
+            &format!("a line with `{needle}`"),
+            |c| match find_line(&c.text, cursor, needle) {
+                Some(found) => Some(Ok(found)),
+                None if c.closed => Some(Err("the console closed")),
+                None => None,
+            },
+        )?;
+        self.cursor = next;
+        Ok(line)
     }
 
     /// Waits for QEMU to exit on its own (the guest powered off) and returns its status.
     pub fn wait_for_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        self.wait_on_console(timeout, "QEMU to exit", |c| c.closed.then_some(Ok(())))?;
+        let status = self.child.wait()?;
+        self.exit = Some(status);
+        Ok(status)
+    }
+
+    /// Waits, woken by each console change, until `check` decides: `Ok` is the answer, `Err`
+    /// says why it can no longer come. `timeout` guards against a hung guest.
+    fn wait_on_console<T>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut check: impl FnMut(&Console) -> Option<Result<T, &'static str>>,
+    ) -> Result<T> {
         let deadline = Instant::now() + timeout;
         let mut console = self.console();
-        while !console.closed {
+        loop {
+            match check(&console) {
+                Some(Ok(found)) => return Ok(found),
+                Some(Err(why)) => bail!(
+                    "{}: {why} while waiting for {what}:\n{}",
+                    self.name,
+                    tail(&console.text)
+                ),
+                None => {}
+            }
             let now = Instant::now();
             if now >= deadline {
                 bail!(
-                    "{}: still running after {timeout:?}:\n{}",
+                    "{}: no {what} within {timeout:?}:\n{}",
                     self.name,
                     tail(&console.text)
                 );
@@ -371,10 +376,6 @@ impl TestVm {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        drop(console);
-        let status = self.child.wait()?;
-        self.exit = Some(status);
-        Ok(status)
     }
 
     fn ssh_client(&self) -> Result<&SshClient> {
