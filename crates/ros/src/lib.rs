@@ -34,6 +34,11 @@ pub const APPLETS: &[Applet] = &[
         about: "PID 1: boot the system",
         main: ros_init::main,
     },
+    Applet {
+        name: "ros-shim",
+        about: "run one container for the System engine (started by the engine)",
+        main: ros_shim::main,
+    },
 ];
 
 /// Exit status for a name the binary does not answer to (as a shell's "command not found").
