@@ -1,1 +1,5 @@
-//! placeholder
+//! `system-dockerd`: the System engine.
+
+mod error;
+mod images;
+mod query;
