@@ -3,3 +3,4 @@
 mod error;
 mod images;
 mod query;
+pub mod testing;

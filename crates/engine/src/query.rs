@@ -86,7 +86,9 @@ impl Query {
                     .map(|i| i.as_str().map(str::to_owned))
                     .collect::<Option<_>>()
                     .ok_or_else(|| {
-                        ApiError::bad_request(format!("invalid filter {key}: values must be strings"))
+                        ApiError::bad_request(format!(
+                            "invalid filter {key}: values must be strings"
+                        ))
                     })?,
                 serde_json::Value::Object(map) => map
                     .iter()
@@ -125,10 +127,12 @@ impl Filters {
 
     /// Whether `labels` satisfy every `label` filter (`key` or `key=value`).
     pub fn labels_match(&self, labels: &HashMap<String, String>) -> bool {
-        self.values("label").iter().all(|want| match want.split_once('=') {
-            Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-            None => labels.contains_key(want),
-        })
+        self.values("label")
+            .iter()
+            .all(|want| match want.split_once('=') {
+                Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
+                None => labels.contains_key(want),
+            })
     }
 }
 
@@ -171,7 +175,10 @@ mod tests {
         assert!(!q.flag("d", true).unwrap());
         assert!(q.flag("missing", true).unwrap());
         let err = q.flag("e", false).unwrap_err();
-        assert_eq!(err.message, "invalid value for e: \"maybe\" is not a boolean");
+        assert_eq!(
+            err.message,
+            "invalid value for e: \"maybe\" is not a boolean"
+        );
     }
 
     #[test]
@@ -191,7 +198,10 @@ mod tests {
         assert_eq!(f.values("label"), ["a=b"]);
         assert_eq!(f.values("status"), ["exited"]);
         assert!(f.only(&["label", "status"]).is_ok());
-        assert_eq!(f.only(&["label"]).unwrap_err().message, "invalid filter 'status'");
+        assert_eq!(
+            f.only(&["label"]).unwrap_err().message,
+            "invalid filter 'status'"
+        );
     }
 
     #[test]

@@ -15,9 +15,8 @@ pub struct Reference {
 impl Reference {
     /// Parses `text`, refusing what Docker refuses (upper case, empty parts, bad tags).
     pub fn parse(text: &str) -> Result<Self, ApiError> {
-        let invalid = |why: &str| {
-            ApiError::bad_request(format!("invalid reference format: {text:?} {why}"))
-        };
+        let invalid =
+            |why: &str| ApiError::bad_request(format!("invalid reference format: {text:?} {why}"));
         if text.is_empty() {
             return Err(invalid("is empty"));
         }
@@ -26,10 +25,7 @@ impl Reference {
         }
         let last_slash = text.rfind('/').map_or(0, |i| i + 1);
         let (repository, tag) = match text[last_slash..].rfind(':') {
-            Some(colon) => (
-                &text[..last_slash + colon],
-                &text[last_slash + colon + 1..],
-            ),
+            Some(colon) => (&text[..last_slash + colon], &text[last_slash + colon + 1..]),
             None => (text, "latest"),
         };
         if tag.is_empty()
@@ -99,7 +95,11 @@ mod tests {
 
     #[test]
     fn malformed_names_are_refused_with_the_reason() {
-        assert!(parse("Busybox").contains("lowercase"), "{}", parse("Busybox"));
+        assert!(
+            parse("Busybox").contains("lowercase"),
+            "{}",
+            parse("Busybox")
+        );
         assert!(parse("busybox:").contains("invalid tag"));
         assert!(parse("a//b").contains("lowercase"));
         assert!(parse("").contains("empty"));

@@ -8,7 +8,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Component, Path, PathBuf};
 
-use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, CWD};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, Timespec, Timestamps};
 use sha2::{Digest, Sha256};
 
 /// What went wrong in a layer, naming the entry.
@@ -220,8 +220,13 @@ fn unpack_entry<R: Read>(
     let target = prepare_parent(dest, &relative, raw)?;
     if name == ".wh..wh..opq" {
         let dir = target.parent().unwrap_or(dest);
-        rustix::fs::setxattr(dir, "trusted.overlay.opaque", b"y", rustix::fs::XattrFlags::empty())
-            .map_err(|e| io_err(e.into()))?;
+        rustix::fs::setxattr(
+            dir,
+            "trusted.overlay.opaque",
+            b"y",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .map_err(|e| io_err(e.into()))?;
         return Ok(None);
     }
     if let Some(hidden) = name.strip_prefix(".wh.") {
@@ -251,7 +256,10 @@ fn unpack_entry<R: Read>(
         }
         tar::EntryType::Symlink => {
             let link = entry.link_name().map_err(io_err)?.ok_or_else(|| {
-                io_err(io::Error::new(io::ErrorKind::InvalidData, "symlink without a target"))
+                io_err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "symlink without a target",
+                ))
             })?;
             // A symlink may point anywhere: it is only ever resolved inside the container.
             symlink(link, &target).map_err(io_err)?;

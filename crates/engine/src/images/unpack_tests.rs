@@ -55,7 +55,10 @@ fn files_directories_and_links_land_with_their_modes() {
         format!("sha256:{:x}", Sha256::digest(&tar))
     );
     let root = dir.path();
-    assert_eq!(fs::read_to_string(root.join("etc/hostname")).unwrap(), "box\n");
+    assert_eq!(
+        fs::read_to_string(root.join("etc/hostname")).unwrap(),
+        "box\n"
+    );
     assert_eq!(
         fs::read_link(root.join("etc/alias")).unwrap(),
         Path::new("/etc/hostname")
@@ -131,8 +134,8 @@ fn whiteouts_become_overlay_whiteouts_privileged() {
     assert!(gone.file_type().is_char_device());
     assert_eq!(gone.rdev(), 0);
     let mut value = [0u8; 4];
-    let n = rustix::fs::getxattr(dir.path().join("d"), "trusted.overlay.opaque", &mut value)
-        .unwrap();
+    let n =
+        rustix::fs::getxattr(dir.path().join("d"), "trusted.overlay.opaque", &mut value).unwrap();
     assert_eq!(&value[..n], b"y");
     assert!(!dir.path().join("d/.wh..wh..opq").exists());
 }
