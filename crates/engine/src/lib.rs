@@ -1,6 +1,157 @@
-//! `system-dockerd`: the System engine.
+//! `system-dockerd`: the System engine. It serves the Docker Engine API on a unix socket so
+//! the stock `docker` CLI drives it as `system-docker`, keeps images in an overlay store, and
+//! runs every container through its own `ros-shim` process, so containers outlive the engine.
 
+mod api;
+mod containers;
+mod engine;
 mod error;
+mod ids;
 mod images;
+mod pidwatch;
 mod query;
+mod server;
 pub mod testing;
+mod time;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+pub use engine::{Engine, EngineConfig};
+
+/// `system-dockerd` flags, named as dockerd's.
+#[derive(Debug, Parser)]
+#[command(name = "system-dockerd", about = "RancherOS System Docker engine")]
+pub struct Args {
+    /// Socket to listen on (`unix:///path` or a path).
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///var/run/system-docker.sock"
+    )]
+    pub host: String,
+    /// Root of persistent state: images, containers, logs.
+    #[arg(long = "data-root", default_value = "/var/lib/system-docker")]
+    pub data_root: PathBuf,
+    /// Root of runtime state.
+    #[arg(long = "exec-root", default_value = "/var/run/system-docker")]
+    pub exec_root: PathBuf,
+    /// Where to write the engine's pid.
+    #[arg(
+        short = 'p',
+        long = "pidfile",
+        default_value = "/var/run/system-docker.pid"
+    )]
+    pub pidfile: PathBuf,
+    /// Group (name or gid) allowed on the socket; without it only root is.
+    #[arg(short = 'G', long = "group")]
+    pub group: Option<String>,
+    /// Binary to run as `ros-shim` (default: this one).
+    #[arg(long = "shim", hide = true)]
+    pub shim: Option<PathBuf>,
+}
+
+/// Why the engine stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A flag is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// Setting up or serving failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What the engine was doing.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EngineError {
+    let what = what.into();
+    move |source| EngineError::Io { what, source }
+}
+
+fn group_id(group: &str) -> Result<u32, EngineError> {
+    if let Ok(gid) = group.parse() {
+        return Ok(gid);
+    }
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    groups
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[0] == group)
+        .and_then(|f| f[2].parse().ok())
+        .ok_or_else(|| EngineError::Usage(format!("--group {group}: no such group in /etc/group")))
+}
+
+/// Runs the engine until SIGTERM or SIGINT.
+pub fn run(args: &Args) -> Result<(), EngineError> {
+    let socket = PathBuf::from(args.host.strip_prefix("unix://").unwrap_or(&args.host));
+    if args.host.contains("://") && !args.host.starts_with("unix://") {
+        return Err(EngineError::Usage(format!(
+            "--host {}: only unix sockets are served",
+            args.host
+        )));
+    }
+    let group = args.group.as_deref().map(group_id).transpose()?;
+    let shim_exe = match &args.shim {
+        Some(path) => path.clone(),
+        None => std::env::current_exe().map_err(io("finding this binary"))?,
+    };
+    let config = EngineConfig {
+        data_root: args.data_root.clone(),
+        exec_root: args.exec_root.clone(),
+        shim_exe,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(io("starting the async runtime"))?;
+    runtime.block_on(async {
+        let engine = Arc::new(
+            Engine::open(config, Arc::new(ros_sys::LinuxKernel)).map_err(io("opening the data root"))?,
+        );
+        containers::lifecycle::adopt(&engine).await;
+        let listener = server::bind(&socket, group).map_err(io(format!("listening on {}", socket.display())))?;
+        ros_sys::write_atomic(&args.pidfile, format!("{}\n", std::process::id()).as_bytes(), 0o644)
+            .map_err(|e| io(format!("writing {}", args.pidfile.display()))(std::io::Error::other(e)))?;
+        tracing::info!(socket = %socket.display(), "System engine ready");
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        };
+        server::serve(listener, api::router(engine), shutdown)
+            .await
+            .map_err(io("serving the API"))?;
+        drop(std::fs::remove_file(&args.pidfile));
+        Ok(())
+    })
+}
+
+/// Applet entry point.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let args = match Args::try_parse_from(args) {
+        Ok(args) => args,
+        Err(e) => {
+            drop(e.print());
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            drop(writeln!(std::io::stderr(), "system-dockerd: {e}"));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -35,6 +35,11 @@ pub const APPLETS: &[Applet] = &[
         main: ros_init::main,
     },
     Applet {
+        name: "system-dockerd",
+        about: "the System engine: Docker Engine API for system services",
+        main: ros_engine::main,
+    },
+    Applet {
         name: "ros-shim",
         about: "run one container for the System engine (started by the engine)",
         main: ros_shim::main,

@@ -44,7 +44,7 @@ impl std::ops::BitOr for MountFlags {
 }
 
 /// What a boot step asks of the kernel.
-pub trait Kernel: Send + Sync {
+pub trait Kernel: Send + Sync + std::fmt::Debug {
     /// `mount(2)`.
     fn mount(
         &self,
@@ -54,6 +54,8 @@ pub trait Kernel: Send + Sync {
         flags: MountFlags,
         data: Option<&str>,
     ) -> io::Result<()>;
+    /// `umount2(2)` of `target`, lazily (`MNT_DETACH`) so a busy mount still goes.
+    fn unmount(&self, target: &Path) -> io::Result<()>;
     /// `finit_module(2)` of the module file at `path` with `params` (`"k=v k2=v2"`).
     fn load_module(&self, path: &Path, params: &str) -> io::Result<()>;
     /// `sync(2)`.
@@ -111,6 +113,10 @@ impl Kernel for LinuxKernel {
         }
     }
 
+    fn unmount(&self, target: &Path) -> io::Result<()> {
+        rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH).map_err(Into::into)
+    }
+
     fn load_module(&self, path: &Path, params: &str) -> io::Result<()> {
         let file = File::open(path)?;
         let params = cstring(params.as_bytes(), "module parameters")?;
@@ -153,6 +159,8 @@ pub enum Call {
         /// Data string.
         data: Option<String>,
     },
+    /// `umount2(target, MNT_DETACH)`.
+    Unmount(PathBuf),
     /// `finit_module(path, params)`.
     LoadModule(PathBuf, String),
     /// `sync()`.
@@ -222,6 +230,10 @@ impl Kernel for RecordingKernel {
             data: data.map(Into::into),
         };
         self.record(call, target)
+    }
+
+    fn unmount(&self, target: &Path) -> io::Result<()> {
+        self.record(Call::Unmount(target.into()), target)
     }
 
     fn load_module(&self, path: &Path, params: &str) -> io::Result<()> {

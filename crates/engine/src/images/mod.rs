@@ -10,8 +10,7 @@ mod unpack;
 pub use load::load;
 pub use reference::Reference;
 pub use save::save;
-pub use store::{ImageConfigFile, ImageRecord, ImageStore, LayerRecord, chain_id, digest};
-pub use unpack::{Compression, UnpackError, Unpacked, decompress, unpack_layer};
+pub use store::{ImageConfigFile, ImageRecord, ImageStore, digest};
 
 #[cfg(test)]
 mod tests;

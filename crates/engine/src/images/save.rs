@@ -31,7 +31,7 @@ pub fn save(
 ) -> Result<(), ApiError> {
     let mut tar = tar::Builder::new(out);
     let mut written = HashSet::new();
-    let mut dirs = |tar: &mut tar::Builder<_>| -> io::Result<()> {
+    let dirs = |tar: &mut tar::Builder<_>| -> io::Result<()> {
         for dir in ["blobs/", "blobs/sha256/"] {
             let mut header = tar::Header::new_ustar();
             header.set_entry_type(tar::EntryType::Directory);
