@@ -35,6 +35,80 @@ pub fn layer_tar(files: &[TestFile<'_>]) -> Vec<u8> {
     tar.into_inner().expect("finishing an in-memory tar")
 }
 
+/// Applets the test busybox image links, enough for the engine's tests.
+const APPLETS: &[&str] = &[
+    "sh", "echo", "cat", "sleep", "true", "false", "ls", "id", "env", "hostname", "kill", "ps",
+    "wc", "seq", "grep", "test", "mount",
+];
+
+/// A one-layer busybox root file system built from the host's static busybox
+/// (Debian's busybox-static): `/bin/<applet>` links, `/etc/passwd` and `/etc/group`.
+pub fn busybox_layer() -> Result<Vec<u8>, String> {
+    let path = "/bin/busybox";
+    let busybox = std::fs::read(path)
+        .map_err(|e| format!("{path}: {e} (the engine tests need Debian's busybox-static)"))?;
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, kind: tar::EntryType, mode: u32, data: &[u8], link: Option<&str>| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_700_000_000);
+        header.set_size(data.len() as u64);
+        if let Some(link) = link {
+            header.set_link_name(link).map_err(|e| e.to_string())?;
+        }
+        tar.append_data(&mut header, path, data)
+            .map_err(|e| e.to_string())
+    };
+    for dir in ["bin", "etc", "root", "tmp"] {
+        add(
+            dir,
+            tar::EntryType::Directory,
+            if dir == "tmp" { 0o1777 } else { 0o755 },
+            b"",
+            None,
+        )?;
+    }
+    add(
+        "bin/busybox",
+        tar::EntryType::Regular,
+        0o755,
+        &busybox,
+        None,
+    )?;
+    for applet in APPLETS {
+        add(
+            &format!("bin/{applet}"),
+            tar::EntryType::Symlink,
+            0o777,
+            b"",
+            Some("busybox"),
+        )?;
+    }
+    add(
+        "etc/passwd",
+        tar::EntryType::Regular,
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        None,
+    )?;
+    add(
+        "etc/group",
+        tar::EntryType::Regular,
+        0o644,
+        b"root:x:0:\nnogroup:x:65534:\n",
+        None,
+    )?;
+    tar.into_inner().map_err(|e| e.to_string())
+}
+
+/// A `docker save` archive of a busybox image tagged `tag` (default command `sh`).
+pub fn busybox_archive(tag: &str) -> Result<Vec<u8>, String> {
+    Ok(docker_save_archive(tag, &[busybox_layer()?], &["sh"]))
+}
+
 fn sha(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
 }

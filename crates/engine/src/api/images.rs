@@ -74,7 +74,14 @@ pub async fn list(
             });
         if keep {
             let users = in_use.iter().filter(|id| **id == image.id).count() as i64;
-            out.push(summary(image, &config, users));
+            let mut item = summary(image, &config, users);
+            let patterns = filters.values("reference");
+            if !patterns.is_empty() {
+                // As Docker: only the names that matched are listed.
+                item.repo_tags
+                    .retain(|tag| patterns.iter().any(|p| reference_matches(p, tag)));
+            }
+            out.push(item);
         }
     }
     out.sort_by(|a, b| b.created.cmp(&a.created));
@@ -101,13 +108,39 @@ fn glob(pattern: &str, text: &str) -> bool {
     }
 }
 
-/// `GET /images/{name}/json`.
-pub async fn inspect(
-    State(engine): State<Arc<Engine>>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<ImageInspect>> {
+/// `GET /images/{name}/json` and `GET /images/{name}/get`, `name` possibly with slashes.
+pub async fn get_by_name(
+    state: State<Arc<Engine>>,
+    Path(rest): Path<String>,
+) -> ApiResult<Response> {
+    if let Some(name) = rest.strip_suffix("/json") {
+        return inspect(state, name).await.map(IntoResponse::into_response);
+    }
+    if let Some(name) = rest.strip_suffix("/get") {
+        return save_names(state.0, vec![name.to_owned()]);
+    }
+    Err(ApiError::not_found(format!(
+        "page not found: /images/{rest}"
+    )))
+}
+
+/// `POST /images/{name}/tag`.
+pub async fn post_by_name(
+    state: State<Arc<Engine>>,
+    Path(rest): Path<String>,
+    query: RawQuery,
+) -> ApiResult<StatusCode> {
+    match rest.strip_suffix("/tag") {
+        Some(name) => tag(state, name, query).await,
+        None => Err(ApiError::not_found(format!(
+            "page not found: /images/{rest}"
+        ))),
+    }
+}
+
+async fn inspect(State(engine): State<Arc<Engine>>, name: &str) -> ApiResult<Json<ImageInspect>> {
     let images = engine.images();
-    let image = images.resolve(&name)?;
+    let image = images.resolve(name)?;
     let config = images.config(image)?;
     Ok(Json(ImageInspect {
         id: Some(image.id.clone()),
@@ -126,10 +159,10 @@ pub async fn inspect(
     }))
 }
 
-/// `POST /images/{name}/tag?repo=&tag=`.
-pub async fn tag(
+/// `?repo=&tag=`.
+async fn tag(
     State(engine): State<Arc<Engine>>,
-    Path(name): Path<String>,
+    name: &str,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
     let query = Query::parse(raw.as_deref());
@@ -139,7 +172,7 @@ pub async fn tag(
         None => Reference::parse(repo)?,
     };
     let mut images = engine.images();
-    let id = images.resolve(&name)?.id.clone();
+    let id = images.resolve(name)?.id.clone();
     images.tag(&id, &reference)?;
     Ok(StatusCode::CREATED)
 }
@@ -250,14 +283,6 @@ impl Write for ChannelWriter {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-/// `GET /images/{name}/get` and `GET /images/get?names=…`.
-pub async fn save_one(
-    State(engine): State<Arc<Engine>>,
-    Path(name): Path<String>,
-) -> ApiResult<Response> {
-    save_names(engine, vec![name])
 }
 
 /// `GET /images/get?names=a&names=b`.

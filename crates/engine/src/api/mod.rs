@@ -34,10 +34,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/images/json", get(images::list))
         .route("/images/load", post(images::load))
         .route("/images/get", get(images::save_many))
-        .route("/images/{name}/json", get(images::inspect))
-        .route("/images/{name}/get", get(images::save_one))
-        .route("/images/{name}/tag", post(images::tag))
-        .route("/images/{name}", delete(images::remove))
+        // Image names contain slashes: one wildcard route per method, split by the suffix.
+        .route(
+            "/images/{*rest}",
+            get(images::get_by_name)
+                .post(images::post_by_name)
+                .delete(images::remove),
+        )
         .fallback(not_found)
         .with_state(engine)
 }
