@@ -79,8 +79,7 @@ fn run_with_and_without_detach() {
     assert!(!missing.status.success());
     assert!(
         String::from_utf8_lossy(&missing.stderr).contains("No such"),
-        "{:?}",
-        missing
+        "{missing:?}"
     );
 }
 

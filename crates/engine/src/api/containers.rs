@@ -28,7 +28,7 @@ pub async fn create(
     let name = query.get("name").map(str::to_owned);
     let engine2 = engine.clone();
     let container =
-        tokio::task::spawn_blocking(move || create::create(&engine2, name.as_deref(), body))
+        tokio::task::spawn_blocking(move || create::create(&engine2, name.as_deref(), &body))
             .await
             .map_err(|e| ApiError::internal(e.to_string()))??;
     let response = ContainerCreateResponse {
@@ -127,9 +127,9 @@ pub async fn rename(
     }
     if let Some(owner) = engine.name_owner(name) {
         if owner == container.id {
-            return Err(ApiError::conflict(format!(
-                "Renaming a container with the same name as its current name"
-            )));
+            return Err(ApiError::conflict(
+                "Renaming a container with the same name as its current name",
+            ));
         }
         return Err(ApiError::conflict(format!(
             "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."

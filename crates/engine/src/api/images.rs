@@ -84,7 +84,7 @@ pub async fn list(
             out.push(item);
         }
     }
-    out.sort_by(|a, b| b.created.cmp(&a.created));
+    out.sort_by_key(|i| std::cmp::Reverse(i.created));
     Ok(Json(out))
 }
 
@@ -117,7 +117,7 @@ pub async fn get_by_name(
         return inspect(state, name).await.map(IntoResponse::into_response);
     }
     if let Some(name) = rest.strip_suffix("/get") {
-        return save_names(state.0, vec![name.to_owned()]);
+        return save_names(state.0, &[name.to_owned()]);
     }
     Err(ApiError::not_found(format!(
         "page not found: /images/{rest}"
@@ -295,14 +295,14 @@ pub async fn save_many(
     if names.is_empty() {
         return Err(ApiError::bad_request("no image names given"));
     }
-    save_names(engine, names)
+    save_names(engine, &names)
 }
 
-fn save_names(engine: Arc<Engine>, names: Vec<String>) -> ApiResult<Response> {
+fn save_names(engine: Arc<Engine>, names: &[String]) -> ApiResult<Response> {
     let mut selected: Vec<(ImageRecord, Vec<String>)> = Vec::new();
     {
         let images = engine.images();
-        for name in &names {
+        for name in names {
             let image = images.resolve(name)?.clone();
             let tag = Reference::parse(name)
                 .ok()

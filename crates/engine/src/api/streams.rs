@@ -58,7 +58,7 @@ pub async fn logs(
             "Bad parameters: you must choose at least one stream",
         ));
     }
-    let rx = logs::stream(container, engine.log_path(&id_of(&engine, &id)?), options);
+    let rx = logs::stream(&container, engine.log_path(&container.id), options);
     let content_type = if tty { RAW } else { MULTIPLEXED };
     Ok((
         StatusCode::OK,
@@ -66,10 +66,6 @@ pub async fn logs(
         body_of(rx),
     )
         .into_response())
-}
-
-fn id_of(engine: &Engine, name: &str) -> ApiResult<String> {
-    Ok(engine.find(name)?.id.clone())
 }
 
 fn parse_time(query: &Query, key: &str) -> ApiResult<Option<f64>> {
@@ -111,7 +107,7 @@ pub async fn attach(
         multiplexed: !tty,
         ..LogOptions::default()
     };
-    let rx = logs::stream(container, log, options);
+    let rx = logs::stream(&container, log, options);
     let content_type = if tty { RAW } else { MULTIPLEXED };
     let upgrade = request.headers().get(header::UPGRADE).cloned();
     if upgrade.is_none() {

@@ -25,7 +25,7 @@ fn config_from(body: &ContainerCreateBody) -> ContainerConfig {
 pub fn create(
     engine: &Engine,
     name: Option<&str>,
-    body: ContainerCreateBody,
+    body: &ContainerCreateBody,
 ) -> Result<Arc<Container>, ApiError> {
     let image_name = body
         .image
@@ -54,7 +54,7 @@ pub fn create(
             "network mode {mode:?} is not supported: use host, none or container:<name>"
         )));
     }
-    let mut config = config_from(&body);
+    let mut config = config_from(body);
     // Image defaults for what the client left out.
     let mut env = image_config.env.clone().unwrap_or_default();
     for var in config.env.iter().flatten() {

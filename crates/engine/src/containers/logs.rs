@@ -4,7 +4,6 @@
 use std::collections::VecDeque;
 use std::io::SeekFrom;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -75,20 +74,13 @@ fn render(record: &LogRecord, options: &LogOptions) -> Option<Bytes> {
 
 /// Streams `container`'s output per `options` into a channel; the receiver ends when the
 /// output does (at once without `follow`, else when the container stops).
-pub fn stream(
-    container: Arc<Container>,
-    log: PathBuf,
-    options: LogOptions,
-) -> mpsc::Receiver<Bytes> {
+pub fn stream(container: &Container, log: PathBuf, options: LogOptions) -> mpsc::Receiver<Bytes> {
     let (tx, rx) = mpsc::channel(64);
     let lifecycle = container.lifecycle.subscribe();
     let start_exits = lifecycle.borrow().exits;
     tokio::spawn(async move {
         let mut lifecycle = lifecycle;
-        let file = match tokio::fs::File::open(&log).await {
-            Ok(f) => Some(f),
-            Err(_) => None,
-        };
+        let file = tokio::fs::File::open(&log).await.ok();
         let mut reader = match file {
             Some(mut f) => {
                 if let Some(offset) = options.from_offset {

@@ -54,9 +54,9 @@ pub fn validate(policy: Option<&RestartPolicy>, auto_remove: bool) -> Result<(),
         return Err("invalid restart policy: maximum retry count cannot be negative".into());
     }
     if policy.maximum_retry_count.unwrap_or(0) > 0 && name != RestartPolicyNameEnum::ON_FAILURE {
-        return Err(format!(
-            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-        ));
+        return Err(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'".into(),
+        );
     }
     if auto_remove
         && !matches!(

@@ -100,7 +100,7 @@ fn malformed_archives_are_bad_requests_naming_the_problem() {
         (
             {
                 let other = layer_tar(&[("b", 0o644, Some(b"b"))]);
-                let good = docker_save_archive("x/y", &[base.clone()], &["a"]);
+                let good = docker_save_archive("x/y", std::slice::from_ref(&base), &["a"]);
                 let bad = docker_save_archive("x/y", &[other], &["a"]);
                 // Splice: keep the good config and manifest, swap in the other layer.
                 let mut spliced = tar::Builder::new(Vec::new());

@@ -87,7 +87,8 @@ fn compressed_layers_unpack_with_the_uncompressed_digest() {
 #[test]
 fn escapes_are_refused_and_name_the_entry() {
     use tar::EntryType::{Link, Regular, Symlink};
-    let cases: &[(&[(&str, tar::EntryType, &str)], &str)] = &[
+    type Entries<'a> = &'a [(&'a str, tar::EntryType, &'a str)];
+    let cases: &[(Entries<'_>, &str)] = &[
         (&[("../evil", Regular, "x")], "`..` in an entry path"),
         (&[("/etc/evil", Regular, "x")], "absolute entry path"),
         (
