@@ -44,6 +44,9 @@ pub fn run(args: &TestArgs) -> Result<()> {
             "warnings",
         ]),
     )?;
+    // The System engine's privileged tests build their busybox image from busybox-static and
+    // check archives against Debian's dockerd.
+    tools::ensure_debian_packages(&["busybox-static", "docker.io"])?;
     step("tests", cargo(&["test", "--workspace"]))?;
     eprintln!("xtask: == static build");
     let ros = binary::build(&BuildArgs { debug: false })?;

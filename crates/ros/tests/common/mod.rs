@@ -209,3 +209,96 @@ pub fn eventually(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// Debian's dockerd (with its own containerd) on a temporary socket: the reference engine.
+pub struct RealDockerd {
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl RealDockerd {
+    pub fn start() -> Self {
+        require_root();
+        let dockerd = "/usr/sbin/dockerd";
+        assert!(
+            Path::new(dockerd).exists(),
+            "{dockerd} is missing: the interop tests need Debian's docker.io (cargo xtask test installs it)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("ros-dockerd-")
+            .tempdir()
+            .unwrap();
+        let root = dir.path();
+        let log = std::fs::File::create(root.join("dockerd.log")).unwrap();
+        let child = Command::new(dockerd)
+            .arg("--host")
+            .arg(format!("unix://{}", root.join("d.sock").display()))
+            .arg("--data-root")
+            .arg(root.join("data"))
+            .arg("--exec-root")
+            .arg(root.join("exec"))
+            .arg("--pidfile")
+            .arg(root.join("dockerd.pid"))
+            .args([
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-masq=false",
+            ])
+            .arg("--containerd-namespace")
+            .arg(format!("ros-test-{}", std::process::id()))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let dockerd = Self { dir, child };
+        eventually(60, "dockerd to answer", || {
+            dockerd.docker(&["version"]).status.success()
+        });
+        dockerd
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new(STOCK_DOCKER)
+            .args(args)
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}", self.dir.path().join("d.sock").display()),
+            )
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "dockerd: docker {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for RealDockerd {
+    fn drop(&mut self) {
+        // SIGTERM lets dockerd stop its containerd; then whatever is left is unmounted.
+        drop(
+            Command::new("kill")
+                .arg(self.child.id().to_string())
+                .status(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(self.child.kill());
+        drop(self.child.wait());
+        unmount_below(self.dir.path());
+    }
+}
