@@ -28,6 +28,9 @@ pub fn build(args: &BuildArgs) -> Result<PathBuf> {
     };
     if target == GNU {
         eprintln!("xtask: the {MUSL} target is not installed; building {GNU} with +crt-static");
+    } else {
+        // zstd-sys (image layers) is C: building it for musl needs musl-gcc.
+        tools::ensure_debian_packages(&["musl-tools"])?;
     }
     let mut cargo = Command::new(cargo());
     cargo.current_dir(crate::workspace_root()).args([

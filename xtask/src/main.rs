@@ -4,6 +4,7 @@
 
 #![allow(clippy::print_stderr)] // a build tool reports on stderr
 
+mod bench;
 mod binary;
 mod bootloader;
 mod cpio;
@@ -60,6 +61,8 @@ enum Command {
     E2e(test::E2eArgs),
     /// Run the fuzz targets for a while (needs cargo-fuzz).
     Fuzz(test::FuzzArgs),
+    /// Measure against the reference (Debian's dockerd) and write BENCHMARKS.md.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Fuzz(args) => test::fuzz(&args),
         Command::E2e(args) => test::e2e(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

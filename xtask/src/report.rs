@@ -165,15 +165,21 @@ pub fn report(built: &Artifacts, preloaded: &[String], base_initramfs: u64) -> R
     let _ = writeln!(text, "{END}");
 
     eprint!("{text}");
+    write_section(BEGIN, END, &text)
+}
+
+/// Replaces the part of BENCHMARKS.md between `begin` and `end` (markers included in `text`),
+/// or appends `text` when the markers are not there yet.
+pub fn write_section(begin: &str, end: &str, text: &str) -> Result<()> {
     let path = crate::workspace_root().join("BENCHMARKS.md");
     let old = std::fs::read_to_string(&path).unwrap_or_else(|_| {
         "# Benchmarks\n\nFigures measured on this project's CI machine kind; the commands that \
          produce each section are named in it.\n\n"
             .to_string()
     });
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if b < e => format!("{}{text}{}", &old[..b], &old[e + END.len() + 1..]),
-        _ => format!("{old}{text}"),
+    let new = match (old.find(begin), old.find(end)) {
+        (Some(b), Some(e)) if b < e => format!("{}{text}{}", &old[..b], &old[e + end.len() + 1..]),
+        _ => format!("{old}\n{text}"),
     };
     let tmp = path.with_extension("md.tmp");
     std::fs::write(&tmp, new)?;
@@ -182,7 +188,7 @@ pub fn report(built: &Artifacts, preloaded: &[String], base_initramfs: u64) -> R
     Ok(())
 }
 
-fn today() -> String {
+pub fn today() -> String {
     std::process::Command::new("date")
         .arg("+%Y-%m-%d")
         .output()
