@@ -17,7 +17,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 pub use jsonlog::{LineSplitter, LogRecord, MAX_RECORD, Stream, timestamp};
-pub use protocol::{ExitRecord, ShimOptions, Started};
+pub use protocol::{ExitRecord, Monitor, ShimOptions, Started};
 pub use supervise::ShimError;
 
 /// Applet entry point: `ros-shim --id … --bundle … --root … --log … --exit-file …`.

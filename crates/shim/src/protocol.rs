@@ -19,6 +19,19 @@ pub struct ShimOptions {
     pub log: PathBuf,
     /// Where the shim writes the [`ExitRecord`] when the container has exited.
     pub exit_file: PathBuf,
+    /// Set when the shim re-executed itself to watch a started container.
+    pub monitor: Option<Monitor>,
+}
+
+/// What a shim passes to its re-executed self: the container and its output pipes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Monitor {
+    /// Host pid of the container's first process.
+    pub pid: i32,
+    /// Read end of the container's stdout pipe.
+    pub stdout_fd: i32,
+    /// Read end of the container's stderr pipe.
+    pub stderr_fd: i32,
 }
 
 impl ShimOptions {
@@ -35,6 +48,16 @@ impl ShimOptions {
             args.push(OsString::from(flag));
             args.push(value.as_os_str().to_owned());
         }
+        if let Some(m) = self.monitor {
+            for (flag, value) in [
+                ("--monitor-pid", m.pid),
+                ("--stdout-fd", m.stdout_fd),
+                ("--stderr-fd", m.stderr_fd),
+            ] {
+                args.push(flag.into());
+                args.push(value.to_string().into());
+            }
+        }
         args
     }
 
@@ -46,7 +69,9 @@ impl ShimOptions {
             root: PathBuf::new(),
             log: PathBuf::new(),
             exit_file: PathBuf::new(),
+            monitor: None,
         };
+        let mut numbers = [None::<i32>; 3];
         let mut it = args.into_iter();
         while let Some(flag) = it.next() {
             let value = it
@@ -60,9 +85,30 @@ impl ShimOptions {
                 Some("--root") => options.root = value.into(),
                 Some("--log") => options.log = value.into(),
                 Some("--exit-file") => options.exit_file = value.into(),
+                Some(flag @ ("--monitor-pid" | "--stdout-fd" | "--stderr-fd")) => {
+                    let slot = match flag {
+                        "--monitor-pid" => 0,
+                        "--stdout-fd" => 1,
+                        _ => 2,
+                    };
+                    let number = value
+                        .to_str()
+                        .and_then(|v| v.parse().ok())
+                        .ok_or_else(|| format!("{flag} needs a number"))?;
+                    numbers[slot] = Some(number);
+                }
                 _ => return Err(format!("unknown option {}", flag.to_string_lossy())),
             }
         }
+        options.monitor = match numbers {
+            [Some(pid), Some(stdout_fd), Some(stderr_fd)] => Some(Monitor {
+                pid,
+                stdout_fd,
+                stderr_fd,
+            }),
+            [None, None, None] => None,
+            _ => return Err("--monitor-pid, --stdout-fd and --stderr-fd go together".into()),
+        };
         for (name, missing) in [
             ("--id", options.id.is_empty()),
             ("--bundle", options.bundle.as_os_str().is_empty()),
@@ -115,8 +161,23 @@ mod tests {
             root: "/r".into(),
             log: "/l.log".into(),
             exit_file: "/e.json".into(),
+            monitor: None,
         };
-        assert_eq!(ShimOptions::from_args(options.to_args()), Ok(options));
+        assert_eq!(
+            ShimOptions::from_args(options.to_args()),
+            Ok(options.clone())
+        );
+        let watching = ShimOptions {
+            monitor: Some(Monitor {
+                pid: 9,
+                stdout_fd: 3,
+                stderr_fd: 4,
+            }),
+            ..options
+        };
+        assert_eq!(ShimOptions::from_args(watching.to_args()), Ok(watching));
+        let half = ShimOptions::from_args(["--monitor-pid", "1"].into_iter().map(OsString::from));
+        assert!(half.unwrap_err().contains("go together"));
     }
 
     #[test]

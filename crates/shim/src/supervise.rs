@@ -46,21 +46,92 @@ fn errno_step(step: &'static str) -> impl FnOnce(Errno) -> ShimError {
 
 /// Runs the container described by `options` to its end.
 pub fn run(options: &ShimOptions) -> Result<(), ShimError> {
+    if let Some(monitor) = options.monitor {
+        return watch(options, monitor);
+    }
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
         .map_err(errno_step("becoming a subreaper"))?;
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&options.log)
-        .map_err(io_step(format!("opening {}", options.log.display())))?;
+    let log = open_log(options)?;
     let (out_read, out_write) = pipe_with(PipeFlags::CLOEXEC).map_err(errno_step("stdout pipe"))?;
     let (err_read, err_write) = pipe_with(PipeFlags::CLOEXEC).map_err(errno_step("stderr pipe"))?;
     let started = start(options, out_write, err_write);
     report(&started)?;
-    let (mut container, pid) = started.map_err(ShimError::Runtime)?;
-    let exit_code = copy_until_exit(pid, out_read, err_read, BufWriter::new(log))?;
-    if let Err(err) = container.delete(true) {
-        tracing::warn!(id = %options.id, "deleting the runtime state: {err}");
+    let (container, pid) = started.map_err(ShimError::Runtime)?;
+    drop(container);
+    drop(log);
+    // Everything from here on is a poll loop. Re-executing drops libcontainer's heap and
+    // pages from this process, which lives as long as the container (pid, children and the
+    // subreaper flag survive exec).
+    let err = become_monitor(options, pid, &out_read, &err_read);
+    tracing::warn!(id = %options.id, "re-executing to watch the container: {err}");
+    let log = open_log(options)?;
+    finish(
+        options,
+        copy_until_exit(pid, out_read, err_read, BufWriter::new(log))?,
+    )
+}
+
+fn open_log(options: &ShimOptions) -> Result<File, ShimError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&options.log)
+        .map_err(io_step(format!("opening {}", options.log.display())))
+}
+
+/// Replaces this process with a fresh `ros-shim` watching `pid`; returns only on failure.
+fn become_monitor(options: &ShimOptions, pid: Pid, out: &OwnedFd, err: &OwnedFd) -> io::Error {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    for fd in [out, err] {
+        if let Err(e) = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()) {
+            return e.into();
+        }
+    }
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return e,
+    };
+    let watching = ShimOptions {
+        monitor: Some(crate::protocol::Monitor {
+            pid: pid.as_raw_nonzero().get(),
+            stdout_fd: out.as_raw_fd(),
+            stderr_fd: err.as_raw_fd(),
+        }),
+        ..options.clone()
+    };
+    std::process::Command::new(exe)
+        .arg0("ros-shim")
+        .args(watching.to_args())
+        .exec()
+}
+
+/// The re-executed shim: copies output until the container's process exits, then cleans up.
+fn watch(options: &ShimOptions, monitor: crate::protocol::Monitor) -> Result<(), ShimError> {
+    let out = ros_sys::adopt_inherited_fd(monitor.stdout_fd).map_err(io_step("stdout pipe"))?;
+    let err = ros_sys::adopt_inherited_fd(monitor.stderr_fd).map_err(io_step("stderr pipe"))?;
+    for fd in [&out, &err] {
+        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC).map_err(errno_step("fcntl"))?;
+    }
+    let pid = Pid::from_raw(monitor.pid)
+        .ok_or_else(|| ShimError::Runtime("invalid --monitor-pid".into()))?;
+    let log = open_log(options)?;
+    finish(
+        options,
+        copy_until_exit(pid, out, err, BufWriter::new(log))?,
+    )
+}
+
+/// Removes the runtime state (and cgroup) of the exited container and records its exit.
+fn finish(options: &ShimOptions, exit_code: i64) -> Result<(), ShimError> {
+    // Only now load libcontainer's view again.
+    match Container::load(options.root.join(&options.id)) {
+        Ok(mut container) => {
+            if let Err(err) = container.delete(true) {
+                tracing::warn!(id = %options.id, "deleting the runtime state: {err}");
+            }
+        }
+        Err(err) => tracing::warn!(id = %options.id, "loading the runtime state: {err}"),
     }
     let record = ExitRecord {
         exit_code,

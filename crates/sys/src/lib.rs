@@ -12,6 +12,23 @@ mod kernel;
 pub use durable::{AtomicWriteError, write_atomic};
 pub use kernel::{Call, Kernel, LinuxKernel, MountFlags, RecordingKernel};
 
+/// Takes ownership of descriptor `raw`, inherited across `exec` from this process's former
+/// image (the shim hands its output pipes to its leaner self this way). Fails unless `raw`
+/// is open.
+pub fn adopt_inherited_fd(raw: i32) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_GETFD only reads the descriptor's flags; it touches no memory.
+    if raw < 0 || unsafe { libc::fcntl(raw, libc::F_GETFD) } < 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("descriptor {raw} is not open"),
+        ));
+    }
+    // SAFETY: `raw` is open (checked above) and was passed to this process by its previous
+    // image for it to own; callers adopt each inherited descriptor once.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) })
+}
+
 /// The effective user id of the calling process.
 pub fn effective_uid() -> u32 {
     // SAFETY: geteuid(2) takes no arguments, touches no memory and cannot fail.

@@ -163,6 +163,7 @@ pub fn prepare_and_launch(engine: &Engine, id: &str) -> Result<Launched, ApiErro
             root: engine.config.exec_root.join("runtime"),
             log: engine.log_path(id),
             exit_file,
+            monitor: None,
         };
         runtime::launch(&engine.config.shim_exe, &options, &run_dir.join("shim.log"))
     })();
