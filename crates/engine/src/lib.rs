@@ -10,6 +10,7 @@ mod ids;
 mod images;
 mod pidwatch;
 mod query;
+mod seal;
 mod server;
 pub mod testing;
 mod time;
@@ -100,14 +101,17 @@ pub fn run(args: &Args) -> Result<(), EngineError> {
         )));
     }
     let group = args.group.as_deref().map(group_id).transpose()?;
-    let shim_exe = match &args.shim {
+    let exe = match &args.shim {
         Some(path) => path.clone(),
         None => std::env::current_exe().map_err(io("finding this binary"))?,
     };
+    // Kept open for as long as the engine runs: shims start from it.
+    let shim =
+        seal::shim_binary(&exe).map_err(io(format!("sealing a copy of {}", exe.display())))?;
     let config = EngineConfig {
         data_root: args.data_root.clone(),
         exec_root: args.exec_root.clone(),
-        shim_exe,
+        shim_exe: shim.path.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -38,7 +38,7 @@ pub fn layer_tar(files: &[TestFile<'_>]) -> Vec<u8> {
 /// Applets the test busybox image links, enough for the engine's tests.
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "true", "false", "ls", "id", "env", "hostname", "kill", "ps",
-    "wc", "seq", "grep", "test", "mount",
+    "wc", "seq", "grep", "test", "mount", "touch", "pwd", "chown", "head",
 ];
 
 /// A one-layer busybox root file system built from the host's static busybox

@@ -286,3 +286,142 @@ fn bad_requests_get_docker_errors_and_the_engine_stays_up() {
     assert_eq!(status, 204);
     assert_eq!(engine.request("GET", "/_ping", b"").0, 200);
 }
+
+#[test]
+fn container_settings_take_effect() {
+    let engine = TestEngine::start();
+    engine.load_busybox("busybox:latest");
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        engine.ok(&all)
+    };
+    let fails = |args: &[&str]| {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        !engine.docker(&all).status.success()
+    };
+    assert_eq!(run(&["--user", "nobody", "busybox", "id", "-u"]), "65534\n");
+    assert_eq!(
+        run(&[
+            "--user",
+            "1234:5678",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $(id -u):$(id -g)"
+        ]),
+        "1234:5678\n"
+    );
+    assert_eq!(
+        run(&[
+            "-w",
+            "/tmp",
+            "-e",
+            "FOO=bar",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $FOO $(pwd)"
+        ]),
+        "bar /tmp\n"
+    );
+    assert_eq!(run(&["--entrypoint", "echo", "busybox", "a", "b"]), "a b\n");
+
+    // The System engine's default network is the host's; `none` leaves only loopback.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(run(&["busybox", "hostname"]), host);
+    assert_eq!(
+        run(&[
+            "--network",
+            "none",
+            "--hostname",
+            "boxy",
+            "busybox",
+            "sh",
+            "-c",
+            "hostname; ls /sys/class/net"
+        ]),
+        "boxy\nlo\n"
+    );
+
+    assert!(fails(&["--read-only", "busybox", "touch", "/x"]));
+    assert_eq!(
+        run(&[
+            "--read-only",
+            "--tmpfs",
+            "/scratch",
+            "busybox",
+            "sh",
+            "-c",
+            "echo t > /scratch/f && cat /scratch/f"
+        ]),
+        "t\n"
+    );
+
+    let shared = engine.dir.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("file"), "data").unwrap();
+    let ro = format!("{}:/data:ro", shared.display());
+    assert_eq!(run(&["-v", &ro, "busybox", "cat", "/data/file"]), "data");
+    assert!(fails(&["-v", &ro, "busybox", "touch", "/data/new"]));
+    engine.ok(&[
+        "create",
+        "--name",
+        "holder",
+        "-v",
+        &format!("{}:/data", shared.display()),
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(
+        run(&["--volumes-from", "holder", "busybox", "cat", "/data/file"]),
+        "data"
+    );
+
+    let count = |text: String| text.trim().parse::<u32>().unwrap();
+    let own = count(run(&["busybox", "sh", "-c", "ls /proc | grep -c '^[0-9]'"]));
+    let host_pids = count(run(&[
+        "--pid",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        "ls /proc | grep -c '^[0-9]'",
+    ]));
+    assert!(
+        own <= 3 && host_pids > 10,
+        "own pid namespace {own}, host's {host_pids}"
+    );
+
+    assert!(fails(&[
+        "--cap-drop",
+        "CHOWN",
+        "busybox",
+        "chown",
+        "nobody",
+        "/tmp"
+    ]));
+    assert_eq!(run(&["busybox", "chown", "nobody", "/tmp"]), "");
+    assert_eq!(
+        run(&[
+            "--device",
+            "/dev/null:/dev/mynull",
+            "busybox",
+            "sh",
+            "-c",
+            "echo x > /dev/mynull && echo ok"
+        ]),
+        "ok\n"
+    );
+    assert_eq!(
+        run(&[
+            "--privileged",
+            "busybox",
+            "sh",
+            "-c",
+            "test -e /dev/kmsg && echo host devices"
+        ]),
+        "host devices\n"
+    );
+}

@@ -88,10 +88,9 @@ fn become_monitor(options: &ShimOptions, pid: Pid, out: &OwnedFd, err: &OwnedFd)
             return e.into();
         }
     }
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => return e,
-    };
+    // Not the path it was started from: that may be a sealed memfd (see the engine's `seal`),
+    // which only /proc/self/exe still names.
+    let exe = "/proc/self/exe";
     let watching = ShimOptions {
         monitor: Some(crate::protocol::Monitor {
             pid: pid.as_raw_nonzero().get(),

@@ -80,6 +80,59 @@ fn devices(
     Ok(out)
 }
 
+/// This process's capability bounding set (`CapBnd` in /proc/self/status); all bits when
+/// unreadable, and the runtime reports what is missing.
+fn bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .unwrap_or(u64::MAX)
+}
+
+/// The host's device nodes for a privileged container: `/dev` and its subdirectories, without
+/// what every container gets anyway (pts, shm, mqueue, console, ptmx).
+fn host_devices() -> Vec<bollard_stubs::models::DeviceMapping> {
+    fn walk(
+        dir: &std::path::Path,
+        depth: u32,
+        out: &mut Vec<bollard_stubs::models::DeviceMapping>,
+    ) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if matches!(
+                name.to_str(),
+                Some("pts" | "shm" | "mqueue" | "console" | "ptmx")
+            ) {
+                continue;
+            }
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let kind = meta.file_type();
+            if kind.is_dir() && depth > 0 {
+                walk(&path, depth - 1, out);
+            } else if kind.is_char_device() || kind.is_block_device() {
+                let path = path.display().to_string();
+                out.push(bollard_stubs::models::DeviceMapping {
+                    path_on_host: Some(path.clone()),
+                    path_in_container: Some(path),
+                    cgroup_permissions: Some("rwm".into()),
+                });
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(std::path::Path::new("/dev"), 3, &mut out);
+    out
+}
+
 fn volumes_from(
     engine: &Engine,
     sources: &[String],
@@ -143,8 +196,23 @@ pub fn prepare_and_launch(engine: &Engine, id: &str) -> Result<Launched, ApiErro
             ipc,
             host_pid: host.pid_mode.as_deref() == Some("host"),
             host_uts: host.uts_mode.as_deref() == Some("host"),
-            devices: devices(host.devices.as_deref().unwrap_or_default())?,
+            devices: {
+                let mut wanted = host.devices.clone().unwrap_or_default();
+                if host.privileged.unwrap_or(false) {
+                    let named: Vec<_> = wanted
+                        .iter()
+                        .filter_map(|d| d.path_in_container.clone())
+                        .collect();
+                    wanted.extend(host_devices().into_iter().filter(|d| {
+                        d.path_in_container
+                            .as_ref()
+                            .is_none_or(|p| !named.contains(p))
+                    }));
+                }
+                devices(&wanted)?
+            },
             extra_binds: volumes_from(engine, host.volumes_from.as_deref().unwrap_or_default())?,
+            bounding: bounding_set(),
         };
         let spec = spec::oci_spec(&input)?;
         let bundle = run_dir.join("bundle");

@@ -126,6 +126,9 @@ pub struct SpecInput<'a> {
     pub devices: Vec<Value>,
     /// Bind mounts of other containers' volumes (`volumes_from`), already resolved.
     pub extra_binds: Vec<(String, String, bool)>,
+    /// The engine's own capability bounding set (bit n = capability n): a container cannot
+    /// be given more, so "all" means all of these.
+    pub bounding: u64,
 }
 
 /// Splits `host:container[:options]` as the CLI's `-v` writes it.
@@ -175,6 +178,18 @@ fn bind_mount(source: &str, dest: &str, options: &[String]) -> Result<Value, Api
 }
 
 fn capabilities(input: &SpecInput<'_>) -> Vec<String> {
+    let available = |cap: &String| {
+        ALL_CAPS
+            .iter()
+            .position(|c| c == cap)
+            .is_none_or(|bit| bit >= 64 || input.bounding & (1 << bit) != 0)
+    };
+    let mut caps = requested_capabilities(input);
+    caps.retain(available);
+    caps
+}
+
+fn requested_capabilities(input: &SpecInput<'_>) -> Vec<String> {
     let host = &input.record.host_config;
     if host.privileged.unwrap_or(false) {
         return ALL_CAPS.iter().map(|c| (*c).to_owned()).collect();
@@ -250,13 +265,10 @@ pub fn oci_spec(input: &SpecInput<'_>) -> Result<Value, ApiError> {
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if privileged { "rw" } else { "ro" }]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
     ];
-    if privileged {
-        // System services see the host's devices, as under RancherOS's System Docker.
-        mounts.insert(1, json!({"destination": "/dev", "type": "bind", "source": "/dev", "options": ["rbind", "rslave"]}));
-    } else {
-        mounts.insert(1, json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}));
-        mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}));
-    }
+    // A privileged container gets the host's device nodes in its own /dev (the caller lists
+    // them in `devices`), as with Docker: libcontainer cannot bind the host's /dev itself.
+    mounts.insert(1, json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}));
+    mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}));
     for file in ["resolv.conf", "hostname", "hosts"] {
         mounts.push(json!({
             "destination": format!("/etc/{file}"), "type": "bind",

@@ -34,6 +34,7 @@ fn spec(host: HostConfig, network: Namespace) -> Value {
         host_uts: false,
         devices: Vec::new(),
         extra_binds: Vec::new(),
+        bounding: u64::MAX,
     };
     oci_spec(&input).unwrap()
 }
@@ -77,7 +78,7 @@ fn joining_another_network_uses_its_namespace_path() {
 }
 
 #[test]
-fn privileged_gets_every_capability_and_the_host_dev() {
+fn privileged_gets_every_capability_and_every_device() {
     let s = spec(
         HostConfig {
             privileged: Some(true),
@@ -88,13 +89,7 @@ fn privileged_gets_every_capability_and_the_host_dev() {
     let caps = s["process"]["capabilities"]["bounding"].as_array().unwrap();
     assert_eq!(caps.len(), ALL_CAPS.len());
     assert!(s["linux"]["maskedPaths"].is_null());
-    let dev = s["mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["destination"] == "/dev")
-        .unwrap();
-    assert_eq!(dev["type"], "bind");
+    assert_eq!(s["linux"]["resources"]["devices"][0]["allow"], true);
 }
 
 #[test]
@@ -158,8 +153,37 @@ fn bad_binds_are_refused_with_the_bind_named() {
             host_uts: false,
             devices: Vec::new(),
             extra_binds: Vec::new(),
+            bounding: u64::MAX,
         };
         let err = oci_spec(&input).unwrap_err();
         assert!(err.message.contains(why), "{bind}: {}", err.message);
     }
+}
+
+#[test]
+fn capabilities_outside_the_engines_bounding_set_are_left_out() {
+    let record = record(HostConfig {
+        privileged: Some(true),
+        ..Default::default()
+    });
+    let input = SpecInput {
+        record: &record,
+        rootfs: Path::new("/r"),
+        files: Path::new("/f"),
+        user: (0, 0, Vec::new()),
+        network: Namespace::Host,
+        ipc: Namespace::New,
+        host_pid: false,
+        host_uts: false,
+        devices: Vec::new(),
+        extra_binds: Vec::new(),
+        // Everything but CAP_SYS_RESOURCE (24), as on a host whose root lacks it.
+        bounding: !(1 << 24),
+    };
+    let s = oci_spec(&input).unwrap();
+    let caps = s["process"]["capabilities"]["permitted"]
+        .as_array()
+        .unwrap();
+    assert_eq!(caps.len(), ALL_CAPS.len() - 1);
+    assert!(!caps.contains(&json!("CAP_SYS_RESOURCE")));
 }
