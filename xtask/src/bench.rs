@@ -115,21 +115,6 @@ fn start(name: &'static str, program: &Path, first: &[&str], root: &Path) -> Res
     Ok(daemon)
 }
 
-/// Lazily unmounts what the engines left mounted under `root`, deepest first.
-fn unmount_below(root: &Path) {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let prefix = root.to_string_lossy().into_owned();
-    let mut points: Vec<&str> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|p| p.starts_with(&prefix))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    for point in points {
-        drop(Command::new("umount").arg("-l").arg(point).status());
-    }
-}
-
 /// Resident memory of `pid` in KiB (VmRSS).
 fn rss_kib(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -276,7 +261,7 @@ fn engine(runs: usize) -> Result<()> {
     });
     theirs.stop();
     let reference = theirs_measured?;
-    unmount_below(scratch.path());
+    ros_engine::testing::unmount_below(scratch.path());
 
     let versions = Command::new("/usr/sbin/dockerd")
         .arg("--version")

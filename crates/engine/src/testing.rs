@@ -149,3 +149,19 @@ pub fn docker_save_archive(tag: &str, layers: &[Vec<u8>], cmd: &[&str]) -> Vec<u
     out.flush().expect("vec");
     out
 }
+
+/// Lazily unmounts whatever is still mounted under `root`, deepest first: what a failed test
+/// or a benchmarked engine left behind.
+pub fn unmount_below(root: &std::path::Path) {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let prefix = root.to_string_lossy().into_owned();
+    let mut points: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for point in points {
+        rustix::mount::unmount(point, rustix::mount::UnmountFlags::DETACH).ok();
+    }
+}

@@ -21,10 +21,10 @@ fn record(host: HostConfig) -> ContainerRecord {
     }
 }
 
-fn spec(host: HostConfig, network: Namespace) -> Value {
-    let record = record(host);
-    let input = SpecInput {
-        record: &record,
+/// An input for `record` with every other choice at its simplest.
+fn input(record: &ContainerRecord, network: Namespace) -> SpecInput<'_> {
+    SpecInput {
+        record,
         rootfs: Path::new("/r"),
         files: Path::new("/f"),
         user: (1100, 1100, vec![10]),
@@ -35,8 +35,12 @@ fn spec(host: HostConfig, network: Namespace) -> Value {
         devices: Vec::new(),
         extra_binds: Vec::new(),
         bounding: u64::MAX,
-    };
-    oci_spec(&input).unwrap()
+    }
+}
+
+fn spec(host: HostConfig, network: Namespace) -> Value {
+    let record = record(host);
+    oci_spec(&input(&record, network)).unwrap()
 }
 
 fn types(spec: &Value) -> Vec<String> {
@@ -142,20 +146,7 @@ fn bad_binds_are_refused_with_the_bind_named() {
             binds: Some(vec![bind.into()]),
             ..Default::default()
         });
-        let input = SpecInput {
-            record: &record,
-            rootfs: Path::new("/r"),
-            files: Path::new("/f"),
-            user: (0, 0, Vec::new()),
-            network: Namespace::Host,
-            ipc: Namespace::New,
-            host_pid: false,
-            host_uts: false,
-            devices: Vec::new(),
-            extra_binds: Vec::new(),
-            bounding: u64::MAX,
-        };
-        let err = oci_spec(&input).unwrap_err();
+        let err = oci_spec(&input(&record, Namespace::Host)).unwrap_err();
         assert!(err.message.contains(why), "{bind}: {}", err.message);
     }
 }
@@ -167,18 +158,9 @@ fn capabilities_outside_the_engines_bounding_set_are_left_out() {
         ..Default::default()
     });
     let input = SpecInput {
-        record: &record,
-        rootfs: Path::new("/r"),
-        files: Path::new("/f"),
-        user: (0, 0, Vec::new()),
-        network: Namespace::Host,
-        ipc: Namespace::New,
-        host_pid: false,
-        host_uts: false,
-        devices: Vec::new(),
-        extra_binds: Vec::new(),
         // Everything but CAP_SYS_RESOURCE (24), as on a host whose root lacks it.
         bounding: !(1 << 24),
+        ..input(&record, Namespace::Host)
     };
     let s = oci_spec(&input).unwrap();
     let caps = s["process"]["capabilities"]["permitted"]

@@ -179,22 +179,7 @@ impl Drop for TestEngine {
             drop(child.kill());
             drop(child.wait());
         }
-        unmount_below(self.dir.path());
-    }
-}
-
-/// Unmounts whatever is still mounted under `root` (a failed test's containers).
-pub fn unmount_below(root: &Path) {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let prefix = root.to_string_lossy().into_owned();
-    let mut points: Vec<&str> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|p| p.starts_with(&prefix))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    for point in points {
-        drop(Command::new("umount").arg("-l").arg(point).status());
+        ros_engine::testing::unmount_below(self.dir.path());
     }
 }
 
@@ -299,6 +284,6 @@ impl Drop for RealDockerd {
         }
         drop(self.child.kill());
         drop(self.child.wait());
-        unmount_below(self.dir.path());
+        ros_engine::testing::unmount_below(self.dir.path());
     }
 }
