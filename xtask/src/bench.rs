@@ -229,6 +229,23 @@ fn engine(runs: usize) -> Result<()> {
     )?;
     let archive = archive.to_str().context("non-UTF-8 temp path")?;
 
+    // As in the OS image, the binary sits on a read-only mount, so the engine starts shims
+    // from it directly instead of from a sealed in-memory copy (see the engine's `seal`).
+    let ro = scratch.path().join("ro");
+    std::fs::create_dir_all(&ro)?;
+    let dist = ros.parent().context("dist/ros has no directory")?;
+    for args in [&["--bind"][..], &["-o", "remount,bind,ro"][..]] {
+        let source: &[&Path] = if args.len() == 1 {
+            &[dist, &ro]
+        } else {
+            &[&ro]
+        };
+        let status = Command::new("mount").args(args).args(source).status()?;
+        if !status.success() {
+            bail!("mount {args:?} {source:?} failed");
+        }
+    }
+    let ros = ro.join("ros");
     let ours = start(
         "system-dockerd",
         &ros,
@@ -323,9 +340,11 @@ fn engine(runs: usize) -> Result<()> {
     );
     let _ = writeln!(
         text,
-        "\nThe shim's RSS is mostly the pages of the `ros` binary it executes, shared with the \
-         engine and every other shim; after starting the container it re-executes itself so \
-         that libcontainer's heap is gone. Its private memory is the USS row."
+        "\nThe engine runs from a read-only bind mount of `dist/`, as the OS image mounts it, so \
+         shims execute the binary itself rather than a sealed copy. A shim's RSS is then mostly \
+         pages of `ros` shared with the engine and every other shim; after starting the \
+         container it re-executes itself so that libcontainer's heap is gone. Its private \
+         memory is the USS row."
     );
     let _ = writeln!(text, "{END}");
     eprint!("{text}");
