@@ -25,7 +25,7 @@ mod tools;
 mod tree;
 mod unpacked;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -170,7 +170,12 @@ fn run(args: &RunArgs) -> Result<()> {
 
 /// The workspace root (the parent of this crate's directory).
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // `cargo run` sets CARGO_MANIFEST_DIR when it runs xtask too. Prefer that to the value
+    // compiled in: with a shared target directory (CI's clean clones), cargo may reuse an
+    // xtask binary built from another checkout of the same sources.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
