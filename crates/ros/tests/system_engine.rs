@@ -340,9 +340,10 @@ fn container_settings_take_effect() {
             "busybox",
             "sh",
             "-c",
-            "hostname; ls /sys/class/net"
+            // flags 0x9: IFF_UP | IFF_LOOPBACK, brought up as Docker does.
+            "hostname; ls /sys/class/net; cat /sys/class/net/lo/flags"
         ]),
-        "boxy\nlo\n"
+        "boxy\nlo\n0x9\n"
     );
 
     assert!(fails(&["--read-only", "busybox", "touch", "/x"]));

@@ -160,12 +160,39 @@ fn start(
         .with_detach(true)
         .build()
         .map_err(|e| e.to_string())?;
+    if let Some(pid) = container.pid() {
+        loopback_up(options, pid.as_raw()).map_err(|e| format!("bringing up loopback: {e}"))?;
+    }
     container.start().map_err(|e| e.to_string())?;
     let pid = container
         .pid()
         .and_then(|pid| Pid::from_raw(pid.as_raw()))
         .ok_or("the runtime reported no pid for the started container")?;
     Ok((container, pid))
+}
+
+/// Brings up `lo` in the container's network namespace when the bundle asks for a new one
+/// (Docker does; the runtime leaves it down). The shim steps into the namespace and back.
+fn loopback_up(options: &ShimOptions, pid: i32) -> io::Result<()> {
+    use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+    let config = std::fs::read(options.bundle.join("config.json"))?;
+    let config: serde_json::Value = serde_json::from_slice(&config).map_err(io::Error::other)?;
+    let new_network = config["linux"]["namespaces"]
+        .as_array()
+        .is_some_and(|spaces| {
+            spaces
+                .iter()
+                .any(|ns| ns["type"] == "network" && ns.get("path").is_none())
+        });
+    if !new_network {
+        return Ok(());
+    }
+    let own = File::open("/proc/self/ns/net")?;
+    let theirs = File::open(format!("/proc/{pid}/ns/net"))?;
+    move_into_link_name_space(theirs.as_fd(), Some(LinkNameSpaceType::Network))?;
+    let result = ros_sys::set_link_up("lo");
+    move_into_link_name_space(own.as_fd(), Some(LinkNameSpaceType::Network))?;
+    result
 }
 
 /// Prints the one [`Started`] line, then points stdout at /dev/null so the engine's end of the

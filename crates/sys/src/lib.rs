@@ -8,9 +8,11 @@
 
 mod durable;
 mod kernel;
+mod netdev;
 
 pub use durable::{AtomicWriteError, write_atomic};
 pub use kernel::{Call, Kernel, LinuxKernel, MountFlags, RecordingKernel};
+pub use netdev::set_link_up;
 
 /// Takes ownership of descriptor `raw`, inherited across `exec` from this process's former
 /// image (the shim hands its output pipes to its leaner self this way). Fails unless `raw`
