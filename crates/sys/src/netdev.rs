@@ -33,14 +33,14 @@ pub fn set_link_up(name: &str) -> io::Result<()> {
     let socket = unsafe { OwnedFd::from_raw_fd(raw) };
     // SAFETY: SIOCGIFFLAGS reads the NUL-terminated name and writes the flags into `request`,
     // which lives for the whole call.
-    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) } < 0 {
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut request) } < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: the kernel filled `ifru_flags`, the union member SIOCGIFFLAGS defines.
     let flags = unsafe { request.ifr_ifru.ifru_flags };
     request.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
     // SAFETY: SIOCSIFFLAGS reads the name and the flags from `request`, valid for the call.
-    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) } < 0 {
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS as _, &request) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
