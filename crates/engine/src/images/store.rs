@@ -200,8 +200,9 @@ impl ImageStore {
             && (image.repo_tags.len() > 1 || (in_use.contains(&image.id) && !force))
         {
             // Only the name goes; the image stays for its other names or its containers.
-            let record = self.find_mut(&image.id);
-            record.repo_tags.retain(|t| t != tag);
+            for record in self.index.images.iter_mut().filter(|i| i.id == image.id) {
+                record.repo_tags.retain(|t| t != tag);
+            }
             report.push(("Untagged".to_owned(), tag.clone()));
             self.save()?;
             return Ok(report);
@@ -226,14 +227,6 @@ impl ImageStore {
         report.push(("Deleted".to_owned(), image.id.clone()));
         self.collect_garbage(&image)?;
         Ok(report)
-    }
-
-    fn find_mut(&mut self, id: &str) -> &mut ImageRecord {
-        self.index
-            .images
-            .iter_mut()
-            .find(|i| i.id == id)
-            .expect("resolved image is in the index")
     }
 
     /// Deletes blobs and snapshots of `removed` that no remaining image uses.
