@@ -38,17 +38,26 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(response)).into_response())
 }
 
+/// 204 for a change, 304 when the container already was in the asked state.
+fn status_of(change: lifecycle::Change) -> StatusCode {
+    match change {
+        lifecycle::Change::Done => StatusCode::NO_CONTENT,
+        lifecycle::Change::Already => StatusCode::NOT_MODIFIED,
+    }
+}
+
+/// Seconds to wait before SIGKILL: `t`, or `timeout` as newer clients name it.
+fn stop_timeout(query: &Query) -> ApiResult<Option<i64>> {
+    Ok(query.int("t")?.or(query.int("timeout")?))
+}
+
 /// `POST /containers/{id}/start`.
 pub async fn start(
     State(engine): State<Arc<Engine>>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let container = engine.find(&id)?;
-    match lifecycle::start(&engine, &container).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(e) if e.status == StatusCode::NOT_MODIFIED => Ok(StatusCode::NOT_MODIFIED),
-        Err(e) => Err(e),
-    }
+    lifecycle::start(&engine, &container).await.map(status_of)
 }
 
 /// `POST /containers/{id}/stop?t=&signal=`.
@@ -59,12 +68,14 @@ pub async fn stop(
 ) -> ApiResult<StatusCode> {
     let query = Query::parse(raw.as_deref());
     let container = engine.find(&id)?;
-    let timeout = query.int("t")?.or(query.int("timeout")?);
-    match lifecycle::stop(&engine, &container, timeout, query.get("signal")).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(e) if e.status == StatusCode::NOT_MODIFIED => Ok(StatusCode::NOT_MODIFIED),
-        Err(e) => Err(e),
-    }
+    lifecycle::stop(
+        &engine,
+        &container,
+        stop_timeout(&query)?,
+        query.get("signal"),
+    )
+    .await
+    .map(status_of)
 }
 
 /// `POST /containers/{id}/restart?t=`.
@@ -75,8 +86,7 @@ pub async fn restart(
 ) -> ApiResult<StatusCode> {
     let query = Query::parse(raw.as_deref());
     let container = engine.find(&id)?;
-    let timeout = query.int("t")?.or(query.int("timeout")?);
-    lifecycle::restart(&engine, &container, timeout).await?;
+    lifecycle::restart(&engine, &container, stop_timeout(&query)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

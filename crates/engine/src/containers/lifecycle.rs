@@ -12,21 +12,28 @@ use super::{policy, runtime, setup};
 use crate::engine::{Container, Engine, Lifecycle};
 use crate::error::ApiError;
 
-/// Starts `container`; `304` when it already runs.
-pub async fn start(engine: &Arc<Engine>, container: &Arc<Container>) -> Result<(), ApiError> {
+/// What a start or stop did: Docker answers 304 when the container already was in that state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The container changed state.
+    Done,
+    /// It already was running (start) or not running (stop).
+    Already,
+}
+
+/// Starts `container`.
+pub async fn start(engine: &Arc<Engine>, container: &Arc<Container>) -> Result<Change, ApiError> {
     let _op = container.operation.lock().await;
     start_locked(engine, container).await
 }
 
-async fn start_locked(engine: &Arc<Engine>, container: &Arc<Container>) -> Result<(), ApiError> {
+async fn start_locked(
+    engine: &Arc<Engine>,
+    container: &Arc<Container>,
+) -> Result<Change, ApiError> {
     let record = container.snapshot();
     match record.state.status {
-        Status::Running => {
-            return Err(ApiError {
-                status: axum::http::StatusCode::NOT_MODIFIED,
-                message: "container already started".into(),
-            });
-        }
+        Status::Running => return Ok(Change::Already),
         Status::Removing | Status::Dead => {
             return Err(ApiError::conflict(format!(
                 "container {} is marked for removal and cannot be started",
@@ -77,7 +84,7 @@ async fn start_locked(engine: &Arc<Engine>, container: &Arc<Container>) -> Resul
     container.lifecycle.send_modify(|l| l.running = true);
     watch_shim(engine, container, shim_pid);
     tracing::debug!(id = %record.id, pid = launched.pid, "started");
-    Ok(())
+    Ok(Change::Done)
 }
 
 /// Watches the shim `shim_pid` of `container` and records the exit when it goes.
@@ -253,13 +260,13 @@ async fn wait_exit(container: &Container, exits: u64, timeout: Duration) -> bool
     .is_ok_and(|r| r.is_ok())
 }
 
-/// Stops a container: its stop signal, then SIGKILL after `timeout`. `304` when not running.
+/// Stops a container: its stop signal, then SIGKILL after `timeout`.
 pub async fn stop(
     engine: &Arc<Engine>,
     container: &Arc<Container>,
     timeout: Option<i64>,
     signal: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<Change, ApiError> {
     let _op = container.operation.lock().await;
     stop_locked(engine, container, timeout, signal).await
 }
@@ -269,20 +276,18 @@ async fn stop_locked(
     container: &Arc<Container>,
     timeout: Option<i64>,
     signal: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<Change, ApiError> {
     let record = container.snapshot();
     if record.state.status == Status::Restarting {
         container.update(|r| {
             r.state.status = Status::Exited;
             r.state.manually_stopped = true;
         });
-        return engine.persist(container);
+        engine.persist(container)?;
+        return Ok(Change::Done);
     }
     if record.state.status != Status::Running {
-        return Err(ApiError {
-            status: axum::http::StatusCode::NOT_MODIFIED,
-            message: "container already stopped".into(),
-        });
+        return Ok(Change::Already);
     }
     let signal = signal
         .or(record.config.stop_signal.as_deref())
@@ -295,7 +300,7 @@ async fn stop_locked(
     signal_pid(record.state.pid, signal)?;
     let grace = Duration::from_secs(u64::try_from(timeout).unwrap_or(0));
     if timeout >= 0 && wait_exit(container, exits, grace).await {
-        return Ok(());
+        return Ok(Change::Done);
     }
     signal_pid(record.state.pid, Signal::KILL)?;
     if !wait_exit(container, exits, Duration::from_secs(30)).await {
@@ -304,7 +309,7 @@ async fn stop_locked(
             record.id
         )));
     }
-    Ok(())
+    Ok(Change::Done)
 }
 
 /// Removes a container; `force` kills it first if it runs.
@@ -322,15 +327,7 @@ pub async fn remove(
                 record.id
             )));
         }
-        stop_locked(engine, container, Some(0), Some("SIGKILL"))
-            .await
-            .or_else(|e| {
-                if e.status == axum::http::StatusCode::NOT_MODIFIED {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })?;
+        stop_locked(engine, container, Some(0), Some("SIGKILL")).await?;
     }
     container.update(|r| r.state.status = Status::Removing);
     let dir = engine.container_dir(&record.id);
@@ -361,12 +358,9 @@ pub async fn restart(
     timeout: Option<i64>,
 ) -> Result<(), ApiError> {
     let _op = container.operation.lock().await;
-    match stop_locked(engine, container, timeout, None).await {
-        Ok(()) => {}
-        Err(e) if e.status == axum::http::StatusCode::NOT_MODIFIED => {}
-        Err(e) => return Err(e),
-    }
-    start_locked(engine, container).await
+    stop_locked(engine, container, timeout, None).await?;
+    start_locked(engine, container).await?;
+    Ok(())
 }
 
 /// Loads every saved container after an engine (re)start: running ones whose shim lives are
