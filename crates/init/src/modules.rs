@@ -51,3 +51,69 @@ pub fn load_modules<K: Kernel + ?Sized>(kernel: &K, module_dir: &Path) -> Module
     }
     report
 }
+
+/// The modules `rancher.modules` names (`"name param=value …"`), each after its dependencies
+/// as depmod's `modules.dep` in `module_dir` lists them. Names match with `-` and `_` alike.
+pub fn load_named<K: Kernel + ?Sized>(
+    kernel: &K,
+    module_dir: &Path,
+    wanted: &[String],
+) -> ModuleReport {
+    let mut report = ModuleReport::default();
+    if wanted.is_empty() {
+        return report;
+    }
+    let deps = match std::fs::read_to_string(module_dir.join("modules.dep")) {
+        Ok(text) => text,
+        Err(e) => {
+            report
+                .failures
+                .push(format!("{}: {e}", module_dir.join("modules.dep").display()));
+            return report;
+        }
+    };
+    for entry in wanted {
+        let (name, params) = entry.trim().split_once(' ').unwrap_or((entry.trim(), ""));
+        report.listed += 1;
+        let Some((path, needs)) = find_dep(&deps, name) else {
+            report
+                .failures
+                .push(format!("{name}: not in this image's modules"));
+            continue;
+        };
+        // modules.dep lists the deepest dependency last: load from the end.
+        let mut ok = true;
+        for dep in needs.iter().rev() {
+            if let Err(e) = kernel.load_module(&module_dir.join(dep), "")
+                && e.raw_os_error() != Some(EEXIST)
+            {
+                report
+                    .failures
+                    .push(format!("{name}: dependency {dep}: {e}"));
+                ok = false;
+                break;
+            }
+        }
+        if !ok {
+            continue;
+        }
+        match kernel.load_module(&module_dir.join(path), params.trim()) {
+            Ok(()) => report.loaded += 1,
+            Err(e) if e.raw_os_error() == Some(EEXIST) => report.loaded += 1,
+            Err(e) => report.failures.push(format!("{name}: {e}")),
+        }
+    }
+    report
+}
+
+/// The `modules.dep` line of module `name`: its path and its dependencies' paths.
+fn find_dep<'a>(deps: &'a str, name: &str) -> Option<(&'a str, Vec<&'a str>)> {
+    let norm = |s: &str| s.replace('-', "_");
+    let want = norm(name);
+    deps.lines().find_map(|line| {
+        let (path, rest) = line.split_once(':')?;
+        let file = path.rsplit('/').next()?;
+        let stem = file.split(".ko").next()?;
+        (norm(stem) == want).then(|| (path, rest.split_whitespace().collect()))
+    })
+}

@@ -4,6 +4,9 @@ use std::path::Path;
 use ros_sys::{Call, MountFlags, RecordingKernel};
 
 use super::*;
+use crate::mounts::{NOSUID_NODEV, NOSUID_NODEV_NOEXEC};
+
+const EBUSY: i32 = 16;
 
 fn root_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -64,6 +67,18 @@ fn early_mounts_in_order_with_flags() {
             ("sysfs".into(), "sys".into(), NOSUID_NODEV_NOEXEC),
             ("devtmpfs".into(), "dev".into(), MountFlags::NOSUID),
             ("tmpfs".into(), "run".into(), NOSUID_NODEV),
+            (
+                "devpts".into(),
+                "dev/pts".into(),
+                MountFlags::NOSUID | MountFlags::NOEXEC
+            ),
+            ("tmpfs".into(), "dev/shm".into(), NOSUID_NODEV_NOEXEC),
+            ("mqueue".into(), "dev/mqueue".into(), NOSUID_NODEV_NOEXEC),
+            (
+                "cgroup2".into(),
+                "sys/fs/cgroup".into(),
+                NOSUID_NODEV_NOEXEC
+            ),
         ]
     );
     assert!(
@@ -77,7 +92,7 @@ fn an_already_mounted_target_is_fine_but_other_errors_stop() {
     let root = root_with(&[]);
     let busy = RecordingKernel::new().fail_on("/dev", EBUSY);
     Boot::new(&busy, root.path()).mount_early().unwrap();
-    assert_eq!(busy.calls().len(), 4);
+    assert_eq!(busy.calls().len(), EARLY_MOUNTS.len());
 
     let denied = RecordingKernel::new().fail_on("/sys", 1);
     let err = Boot::new(&denied, root.path()).mount_early().unwrap_err();
@@ -169,7 +184,76 @@ fn run_reports_uptime_modules_and_images_on_one_line() {
         "{console}"
     );
     assert!(
-        !kernel.calls().contains(&Call::PowerOff),
-        "run leaves power off to the caller"
+        !kernel.calls().iter().any(|c| matches!(c, Call::Reboot(_))),
+        "run leaves power to the caller"
+    );
+}
+
+#[test]
+fn named_modules_load_after_their_dependencies_with_parameters() {
+    let root = root_with(&[(
+        "lib/modules/r/modules.dep",
+        "kernel/net/bonding/bonding.ko: kernel/net/tls/tls.ko\n\
+         kernel/net/8021q/8021q.ko: kernel/net/802/mrp.ko kernel/net/802/garp.ko kernel/net/llc/llc.ko\n\
+         kernel/fs/overlay/overlay.ko:\n",
+    )]);
+    let dir = root.path().join("lib/modules/r");
+    let kernel = RecordingKernel::new();
+    let wanted = [
+        "bonding max_bonds=0".to_string(),
+        "8021q".into(),
+        "nope".into(),
+    ];
+    let report = load_named(&kernel, &dir, &wanted);
+    assert_eq!((report.listed, report.loaded), (3, 2));
+    assert_eq!(report.failures, ["nope: not in this image's modules"]);
+    let loaded: Vec<(String, String)> = kernel
+        .calls()
+        .into_iter()
+        .map(|c| match c {
+            Call::LoadModule(p, params) => {
+                (p.strip_prefix(&dir).unwrap().display().to_string(), params)
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let names: Vec<&str> = loaded
+        .iter()
+        .map(|(p, _)| p.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "tls.ko",
+            "bonding.ko",
+            "llc.ko",
+            "garp.ko",
+            "mrp.ko",
+            "8021q.ko"
+        ]
+    );
+    assert_eq!(loaded[1].1, "max_bonds=0");
+}
+
+#[test]
+fn a_broken_layer_is_reported_and_the_rest_still_loads() {
+    let root = root_with(&[
+        (
+            "var/lib/rancher/conf/cloud-config.yml",
+            "hostname: node1\nrancher:\n  modules: [a]\n",
+        ),
+        (
+            "var/lib/rancher/conf/cloud-config.d/bad.yml",
+            "rancher:\n  not_a_key: 1\n",
+        ),
+    ]);
+    let (config, problems) = load_config(root.path());
+    assert_eq!(config.hostname, "node1");
+    assert_eq!(config.rancher.modules, ["a"]);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("bad.yml"), "{problems:?}");
+    assert_eq!(
+        config.rancher.system_docker.data_root,
+        "/var/lib/system-docker"
     );
 }

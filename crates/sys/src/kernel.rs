@@ -24,6 +24,16 @@ impl MountFlags {
     pub const NOEXEC: Self = Self(libc::MS_NOEXEC);
     /// `MS_RDONLY`.
     pub const RDONLY: Self = Self(libc::MS_RDONLY);
+    /// `MS_MOVE`: move an existing mount (source) to the target.
+    pub const MOVE: Self = Self(libc::MS_MOVE);
+    /// `MS_BIND`.
+    pub const BIND: Self = Self(libc::MS_BIND);
+    /// `MS_REC`.
+    pub const REC: Self = Self(libc::MS_REC);
+    /// `MS_SHARED`: propagation type shared.
+    pub const SHARED: Self = Self(libc::MS_SHARED);
+    /// `MS_REMOUNT`.
+    pub const REMOUNT: Self = Self(libc::MS_REMOUNT);
 
     /// The raw bits.
     pub fn bits(self) -> u64 {
@@ -60,8 +70,33 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     fn load_module(&self, path: &Path, params: &str) -> io::Result<()>;
     /// `sync(2)`.
     fn sync(&self);
-    /// `reboot(2)` with `RB_POWER_OFF`. Returns only on failure.
-    fn power_off(&self) -> io::Error;
+    /// `reboot(2)`: power off, restart or halt. Returns only on failure.
+    fn reboot(&self, how: PowerAction) -> io::Error;
+    /// `chroot(2)` into `path` (the caller changes directory first).
+    fn chroot(&self, path: &Path) -> io::Result<()>;
+    /// `chdir(2)`.
+    fn chdir(&self, path: &Path) -> io::Result<()>;
+}
+
+/// What `reboot(2)` does to the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerAction {
+    /// `RB_POWER_OFF`.
+    PowerOff,
+    /// `RB_AUTOBOOT`.
+    Restart,
+    /// `RB_HALT_SYSTEM`.
+    Halt,
+}
+
+impl PowerAction {
+    fn command(self) -> libc::c_int {
+        match self {
+            Self::PowerOff => libc::RB_POWER_OFF,
+            Self::Restart => libc::RB_AUTOBOOT,
+            Self::Halt => libc::RB_HALT_SYSTEM,
+        }
+    }
 }
 
 fn cstring(text: &[u8], what: &str) -> io::Result<CString> {
@@ -136,10 +171,18 @@ impl Kernel for LinuxKernel {
         unsafe { libc::sync() }
     }
 
-    fn power_off(&self) -> io::Error {
+    fn reboot(&self, how: PowerAction) -> io::Error {
         // SAFETY: reboot(2) takes a constant command; on success it does not return.
-        unsafe { libc::reboot(libc::RB_POWER_OFF) };
+        unsafe { libc::reboot(how.command()) };
         io::Error::last_os_error()
+    }
+
+    fn chroot(&self, path: &Path) -> io::Result<()> {
+        rustix::process::chroot(path).map_err(Into::into)
+    }
+
+    fn chdir(&self, path: &Path) -> io::Result<()> {
+        std::env::set_current_dir(path)
     }
 }
 
@@ -165,8 +208,12 @@ pub enum Call {
     LoadModule(PathBuf, String),
     /// `sync()`.
     Sync,
-    /// `reboot(RB_POWER_OFF)`.
-    PowerOff,
+    /// `reboot(how)`.
+    Reboot(PowerAction),
+    /// `chroot(path)`.
+    Chroot(PathBuf),
+    /// `chdir(path)`.
+    Chdir(PathBuf),
 }
 
 /// A fake kernel that records calls and fails the ones it is told to.
@@ -247,12 +294,20 @@ impl Kernel for RecordingKernel {
             .push(Call::Sync);
     }
 
-    fn power_off(&self) -> io::Error {
+    fn reboot(&self, how: PowerAction) -> io::Error {
         self.calls
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Call::PowerOff);
-        io::Error::other("recording kernel: power off recorded")
+            .push(Call::Reboot(how));
+        io::Error::other("recording kernel: reboot recorded")
+    }
+
+    fn chroot(&self, path: &Path) -> io::Result<()> {
+        self.record(Call::Chroot(path.into()), path)
+    }
+
+    fn chdir(&self, path: &Path) -> io::Result<()> {
+        self.record(Call::Chdir(path.into()), path)
     }
 }
 

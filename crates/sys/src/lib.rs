@@ -9,10 +9,12 @@
 mod durable;
 mod kernel;
 mod netdev;
+mod pid1;
 
 pub use durable::{AtomicWriteError, write_atomic};
-pub use kernel::{Call, Kernel, LinuxKernel, MountFlags, RecordingKernel};
+pub use kernel::{Call, Kernel, LinuxKernel, MountFlags, PowerAction, RecordingKernel};
 pub use netdev::set_link_up;
+pub use pid1::{Reaped, ctrl_alt_del_signals_init, reap_any, set_hostname};
 
 /// Takes ownership of descriptor `raw`, inherited across `exec` from this process's former
 /// image (the shim hands its output pipes to its leaner self this way). Fails unless `raw`
