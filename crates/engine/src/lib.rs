@@ -8,6 +8,7 @@ mod engine;
 mod error;
 mod ids;
 mod images;
+mod pid1;
 mod pidwatch;
 mod query;
 mod seal;
@@ -55,6 +56,10 @@ pub struct Args {
     /// Binary to run as `ros-shim` (default: this one).
     #[arg(long = "shim", hide = true)]
     pub shim: Option<PathBuf>,
+    /// As PID 1: seconds a shutdown may take before the watchdog forces it
+    /// (`rancher.shutdown_timeout`).
+    #[arg(long = "shutdown-timeout", default_value_t = 60, hide = true)]
+    pub shutdown_timeout: u64,
 }
 
 /// Why the engine stopped.
@@ -113,6 +118,11 @@ pub fn run(args: &Args) -> Result<(), EngineError> {
         exec_root: args.exec_root.clone(),
         shim_exe: shim.path.clone(),
     };
+    let init = pid1::is_init();
+    if init {
+        pid1::start_reaper();
+    }
+    let kernel: Arc<dyn ros_sys::Kernel> = Arc::new(ros_sys::LinuxKernel);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -120,14 +130,23 @@ pub fn run(args: &Args) -> Result<(), EngineError> {
         .map_err(io("starting the async runtime"))?;
     runtime.block_on(async {
         let engine = Arc::new(
-            Engine::open(config, Arc::new(ros_sys::LinuxKernel)).map_err(io("opening the data root"))?,
+            Engine::open(config, kernel.clone()).map_err(io("opening the data root"))?,
         );
         containers::lifecycle::adopt(&engine).await;
         let listener = server::bind(&socket, group).map_err(io(format!("listening on {}", socket.display())))?;
         ros_sys::write_atomic(&args.pidfile, format!("{}\n", std::process::id()).as_bytes(), 0o644)
             .map_err(|e| io(format!("writing {}", args.pidfile.display()))(std::io::Error::other(e)))?;
         tracing::info!(socket = %socket.display(), "System engine ready");
-        let shutdown = async {
+        if init {
+            pid1::announce_ready();
+            let timeout = std::time::Duration::from_secs(args.shutdown_timeout.max(5));
+            tokio::spawn(pid1::handle_signals(engine.clone(), kernel, timeout));
+        }
+        let shutdown = async move {
+            if init {
+                // PID 1 ends only through reboot(2), in handle_signals.
+                return std::future::pending().await;
+            }
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
@@ -151,6 +170,23 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if pid1::is_init() {
+        // PID 1 never exits: whatever ends `run`, a panic included, the engine starts over
+        // and re-adopts the containers, which kept running.
+        let outcome = std::panic::catch_unwind(|| run(&args));
+        tracing::error!(
+            ?outcome,
+            "the System engine stopped as PID 1; starting it again"
+        );
+        let err = pid1::reexec();
+        drop(writeln!(
+            std::io::stderr(),
+            "system-dockerd: re-executing: {err}"
+        ));
+        loop {
+            std::thread::park();
+        }
+    }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
