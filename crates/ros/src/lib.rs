@@ -40,6 +40,11 @@ pub const APPLETS: &[Applet] = &[
         main: ros_engine::main,
     },
     Applet {
+        name: "ros-sysinit",
+        about: "bring up the system services (started by init)",
+        main: ros_services::sysinit::main,
+    },
+    Applet {
         name: "ros-shim",
         about: "run one container for the System engine (started by the engine)",
         main: ros_shim::main,
