@@ -45,6 +45,31 @@ pub const APPLETS: &[Applet] = &[
         main: ros_services::sysinit::main,
     },
     Applet {
+        name: "console-init",
+        about: "set up the console container, then respawn its logins",
+        main: ros_console::console_init::main,
+    },
+    Applet {
+        name: "respawn",
+        about: "run and restart the lines of a file (respawn -f FILE)",
+        main: ros_console::respawn::main,
+    },
+    Applet {
+        name: "autologin",
+        about: "log a terminal in as rancher (run by getty)",
+        main: ros_console::autologin::main,
+    },
+    Applet {
+        name: "user-docker",
+        about: "the docker service: run the user's dockerd",
+        main: ros_console::user_docker::main,
+    },
+    Applet {
+        name: "system-docker",
+        about: "the Docker CLI on the System engine's socket",
+        main: ros_console::system_docker,
+    },
+    Applet {
         name: "ros-shim",
         about: "run one container for the System engine (started by the engine)",
         main: ros_shim::main,

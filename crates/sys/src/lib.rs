@@ -14,7 +14,10 @@ mod pid1;
 pub use durable::{AtomicWriteError, write_atomic};
 pub use kernel::{Call, Kernel, LinuxKernel, MountFlags, PowerAction, RecordingKernel};
 pub use netdev::set_link_up;
-pub use pid1::{Reaped, ctrl_alt_del_signals_init, reap_any, set_hostname};
+pub use pid1::{
+    Reaped, catch_terminate, ctrl_alt_del_signals_init, new_session, reap_any, reap_any_nohang,
+    send_signal, set_hostname, terminate_requested,
+};
 
 /// Takes ownership of descriptor `raw`, inherited across `exec` from this process's former
 /// image (the shim hands its output pipes to its leaner self this way). Fails unless `raw`

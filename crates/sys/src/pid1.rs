@@ -30,6 +30,73 @@ pub fn reap_any() -> io::Result<Reaped> {
     }
 }
 
+/// Like [`reap_any`] but returns `Ok(None)` at once when no child has ended yet.
+pub fn reap_any_nohang() -> io::Result<Option<Reaped>> {
+    let mut status = 0;
+    // SAFETY: as in `reap_any`; WNOHANG makes the call return at once.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::WNOHANG) };
+    match pid {
+        0 => Ok(None),
+        p if p > 0 => Ok(Some(Reaped { pid: p, status })),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+static TERMINATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_terminate(_signal: libc::c_int) {
+    TERMINATE.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Installs a SIGTERM handler that only raises a flag; [`terminate_requested`] reads it. For
+/// synchronous supervisors (respawn) that poll.
+pub fn catch_terminate() -> io::Result<()> {
+    // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; the handler only
+    // stores to an atomic, which is async-signal-safe; the old action is not needed.
+    let rc = unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = note_terminate as extern "C" fn(libc::c_int) as usize;
+        libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut())
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether SIGTERM arrived since [`catch_terminate`].
+pub fn terminate_requested() -> bool {
+    TERMINATE.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Makes `command` start its child in a new session (`setsid`), as a getty needs to own its
+/// terminal.
+pub fn new_session(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent; it is the
+    // only call made between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        });
+    }
+}
+
+/// Sends `signal` to process `pid`.
+pub fn send_signal(pid: i32, signal: i32) -> io::Result<()> {
+    // SAFETY: kill(2) takes two integers and touches no memory.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Makes the kernel send SIGINT to PID 1 on Ctrl-Alt-Del instead of rebooting at once.
 pub fn ctrl_alt_del_signals_init() -> io::Result<()> {
     // SAFETY: reboot(2) with RB_DISABLE_CAD only flips a kernel flag; it does not reboot.

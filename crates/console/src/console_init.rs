@@ -1,0 +1,316 @@
+//! `ros console-init`: the console container's first process. It makes the users' homes and
+//! keys, the SSH daemon's configuration and host keys, sudo rights, `/etc/issue`, runs the
+//! console part of cloud-config (`write_files`, `runcmd`), then becomes `respawn` over the
+//! gettys and sshd.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{PermissionsExt, chown, symlink};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+
+use ros_config::CloudConfig;
+use ros_config::model::SshConfig;
+
+use crate::files;
+
+/// Written once the console is set up; the user Docker waits for it.
+pub const CONSOLE_DONE: &str = "run/console-done";
+/// The respawn list console-init writes and hands to `respawn`.
+pub const RESPAWN_CONF: &str = "etc/respawn.conf";
+/// The Docker CLI the `docker` service copies out of its image.
+pub const ENGINE_CLI: &str = "/var/lib/rancher/engine/docker";
+
+/// The host key types sshd gets.
+const HOST_KEYS: &[&str] = &["rsa", "ecdsa", "ed25519"];
+
+/// Serial consoles named by `console=` on the kernel command line (`ttyS0,115200` → `ttyS0`).
+pub fn serial_consoles(cmdline: &str) -> Vec<String> {
+    let mut out: Vec<String> = cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("console="))
+        .map(|c| c.split(',').next().unwrap_or(c).to_string())
+        .filter(|c| c.starts_with("ttyS") || c.starts_with("ttyAMA") || c.starts_with("hvc"))
+        .collect();
+    out.dedup();
+    out
+}
+
+/// `respawn.conf`: a getty per terminal (autologin where asked), then sshd.
+pub fn respawn_conf(
+    ttys: &[String],
+    serials: &[String],
+    autologin: &[String],
+    config: &CloudConfig,
+) -> String {
+    let no_autologin = config.rancher.disable.iter().any(|d| d == "autologin");
+    let mut out = String::from("# written by ros console-init\n");
+    for tty in ttys.iter().chain(serials) {
+        let login = if !no_autologin && autologin.iter().any(|a| a == tty) {
+            "-n -l /usr/bin/autologin "
+        } else {
+            ""
+        };
+        let speed =
+            if tty.starts_with("tty") && !tty.starts_with("ttyS") && !tty.starts_with("ttyAMA") {
+                "38400"
+            } else {
+                "115200"
+            };
+        out.push_str(&format!("/sbin/getty {login}{speed} {tty} linux\n"));
+    }
+    if config.rancher.ssh.daemon {
+        out.push_str("/usr/sbin/sshd -D -e\n");
+    }
+    out
+}
+
+/// RancherOS's lines at the end of `sshd_config`: keys only, no root, group docker.
+pub fn sshd_fragment(ssh: &SshConfig) -> String {
+    let mut out = String::from("\n# RancherOS (ros console-init)\n");
+    if ssh.port != 0 {
+        out.push_str(&format!("Port {}\n", ssh.port));
+    }
+    if !ssh.listen_address.is_empty() {
+        out.push_str(&format!("ListenAddress {}\n", ssh.listen_address));
+    }
+    out.push_str(
+        "ClientAliveInterval 180\nUseDNS no\nPermitRootLogin no\nAllowGroups docker\n\
+         PasswordAuthentication no\nKbdInteractiveAuthentication no\n",
+    );
+    out
+}
+
+/// `existing` authorized_keys with every key of `keys` it lacks appended.
+pub fn merge_keys(existing: &str, keys: &[String]) -> String {
+    let mut out = existing.to_string();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    for key in keys.iter().map(|k| k.trim()).filter(|k| !k.is_empty()) {
+        if !existing.lines().any(|l| l.trim() == key) {
+            out.push_str(key);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `/etc/issue`: the banner and the machine's addresses.
+pub fn issue(version: &str, addresses: &[String]) -> String {
+    let mut out = format!("RancherOS {version} \\n \\l\n");
+    for a in addresses {
+        out.push_str(&format!("  {a}\n"));
+    }
+    out.push('\n');
+    out
+}
+
+/// IPv4 addresses from `/proc/net/fib_trie`'s local host entries, loopback left out.
+pub fn local_addresses(fib_trie: &str) -> Vec<String> {
+    let lines: Vec<&str> = fib_trie.lines().collect();
+    let mut out = Vec::new();
+    for pair in lines.windows(2) {
+        if pair[1].contains("/32 host LOCAL") {
+            let addr = pair[0].trim().trim_start_matches("|-- ").to_string();
+            if !addr.starts_with("127.") && !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
+    }
+    out
+}
+
+fn user_home(root: &Path, user: &str, id: u32) -> io::Result<()> {
+    let home = root.join("home").join(user);
+    let ssh = home.join(".ssh");
+    if !home.exists() {
+        fs::create_dir_all(&home)?;
+        chown(&home, Some(id), Some(id))?;
+    }
+    fs::create_dir_all(&ssh)?;
+    fs::set_permissions(&ssh, fs::Permissions::from_mode(0o700))?;
+    chown(&ssh, Some(id), Some(id))
+}
+
+fn authorize(root: &Path, user: &str, id: u32, keys: &[String]) -> io::Result<()> {
+    let path = root.join("home").join(user).join(".ssh/authorized_keys");
+    let existing = fs::read_to_string(&path).unwrap_or_default();
+    let merged = merge_keys(&existing, keys);
+    if merged != existing {
+        ros_sys::write_atomic(&path, merged.as_bytes(), 0o600).map_err(io::Error::other)?;
+    }
+    chown(&path, Some(id), Some(id)).or_else(|e| if keys.is_empty() { Ok(()) } else { Err(e) })
+}
+
+/// Host keys: from `rancher.ssh.keys` where given, else generated and saved there, so a
+/// rebuilt console keeps its identity.
+fn host_keys(root: &Path, config: &CloudConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    let keys = &config.rancher.ssh.keys;
+    for kind in HOST_KEYS {
+        let private = root.join(format!("etc/ssh/ssh_host_{kind}_key"));
+        if let (Some(key), Some(public)) = (keys.get(*kind), keys.get(&format!("{kind}-pub"))) {
+            let write = ros_sys::write_atomic(&private, key.as_bytes(), 0o600).and_then(|()| {
+                ros_sys::write_atomic(&private.with_extension("pub"), public.as_bytes(), 0o644)
+            });
+            if let Err(e) = write {
+                problems.push(format!("host key {kind}: {e}"));
+            }
+        }
+    }
+    let missing: Vec<&str> = HOST_KEYS
+        .iter()
+        .copied()
+        .filter(|k| !root.join(format!("etc/ssh/ssh_host_{k}_key")).exists())
+        .collect();
+    if missing.is_empty() {
+        return problems;
+    }
+    match Command::new("ssh-keygen")
+        .arg("-A")
+        .stdout(Stdio::null())
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        Ok(s) => problems.push(format!("ssh-keygen -A: {s}")),
+        Err(e) => problems.push(format!("ssh-keygen -A: {e}")),
+    }
+    for kind in missing {
+        let private = root.join(format!("etc/ssh/ssh_host_{kind}_key"));
+        for (key, path) in [
+            (kind.to_string(), private.clone()),
+            (format!("{kind}-pub"), private.with_extension("pub")),
+        ] {
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
+            let saved = Command::new("ros")
+                .args(["config", "set", &format!("rancher.ssh.keys.{key}"), &text])
+                .stdout(Stdio::null())
+                .status();
+            if !saved.is_ok_and(|s| s.success()) {
+                problems.push(format!("saving host key {key} in cloud-config.yml"));
+            }
+        }
+    }
+    problems
+}
+
+fn set_password(config: &CloudConfig) -> Option<String> {
+    let password = &config.rancher.password;
+    if password.is_empty() || config.rancher.disable.iter().any(|d| d == "password") {
+        return None;
+    }
+    let child = Command::new("chpasswd").stdin(Stdio::piped()).spawn();
+    let result = child.and_then(|mut c| {
+        if let Some(mut stdin) = c.stdin.take() {
+            stdin.write_all(format!("rancher:{password}\n").as_bytes())?;
+        }
+        c.wait()
+    });
+    match result {
+        Ok(s) if s.success() => None,
+        Ok(s) => Some(format!("chpasswd: {s}")),
+        Err(e) => Some(format!("chpasswd: {e}")),
+    }
+}
+
+/// Every step before `respawn`, against `root`; returns the problems (none is fatal).
+pub fn prepare(root: &Path, config: &CloudConfig, cmdline: &str, version: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut note = |what: &str, r: io::Result<()>| {
+        if let Err(e) = r {
+            problems.push(format!("{what}: {e}"));
+        }
+    };
+    note("home of rancher", user_home(root, "rancher", 1100));
+    note("home of docker", user_home(root, "docker", 1101));
+    for (user, id) in [("rancher", 1100), ("docker", 1101)] {
+        note(
+            "authorized_keys",
+            authorize(root, user, id, &config.ssh_authorized_keys),
+        );
+    }
+    let sudoers = "rancher ALL=(ALL) NOPASSWD: ALL\ndocker ALL=(ALL) NOPASSWD: ALL\n";
+    note(
+        "sudoers",
+        ros_sys::write_atomic(
+            &root.join("etc/sudoers.d/rancher"),
+            sudoers.as_bytes(),
+            0o440,
+        )
+        .map_err(io::Error::other),
+    );
+    let sshd = root.join("etc/ssh/sshd_config");
+    let base = fs::read_to_string(&sshd).unwrap_or_default();
+    let base = base
+        .split("\n# RancherOS (ros console-init)\n")
+        .next()
+        .unwrap_or_default();
+    let text = format!("{base}{}", sshd_fragment(&config.rancher.ssh));
+    note(
+        "sshd_config",
+        ros_sys::write_atomic(&sshd, text.as_bytes(), 0o644).map_err(io::Error::other),
+    );
+    note("/run/sshd", fs::create_dir_all(root.join("run/sshd")));
+    let docker = root.join("usr/bin/docker");
+    if fs::symlink_metadata(&docker).is_err() {
+        note("docker link", symlink(ENGINE_CLI, &docker));
+    }
+    let fib = fs::read_to_string(root.join("proc/net/fib_trie")).unwrap_or_default();
+    note(
+        "/etc/issue",
+        fs::write(
+            root.join("etc/issue"),
+            issue(version, &local_addresses(&fib)),
+        ),
+    );
+    let ttys: Vec<String> = ["tty1"]
+        .iter()
+        .filter(|t| root.join("dev").join(t).exists())
+        .map(|t| (*t).to_string())
+        .collect();
+    let serials: Vec<String> = serial_consoles(cmdline)
+        .into_iter()
+        .filter(|t| root.join("dev").join(t).exists())
+        .collect();
+    let conf = respawn_conf(&ttys, &serials, &config.rancher.autologin, config);
+    note("respawn.conf", fs::write(root.join(RESPAWN_CONF), conf));
+    problems.extend(set_password(config));
+    problems.extend(host_keys(root, config));
+    problems.extend(files::write_files(root, &config.write_files, "console"));
+    problems
+}
+
+/// Entry point of `ros console-init`.
+pub fn main(_args: Vec<OsString>) -> ExitCode {
+    let root = Path::new("/");
+    let loaded = ros_config::load(&ros_config::ConfigPaths::new(root), ros_config::Scope::Full);
+    let config = loaded.typed().unwrap_or_default();
+    let cmdline = fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let version = concat!("v", env!("CARGO_PKG_VERSION"));
+    for problem in prepare(root, &config, &cmdline, version) {
+        tracing::warn!(%problem, "console-init");
+        drop(writeln!(io::stderr(), "console-init: {problem}"));
+    }
+    for problem in files::run_commands(&config.runcmd) {
+        drop(writeln!(io::stderr(), "console-init: runcmd: {problem}"));
+    }
+    drop(fs::write(root.join(CONSOLE_DONE), "default\n"));
+    let err = Command::new("/usr/bin/respawn")
+        .args(["-f", "/etc/respawn.conf"])
+        .env("TERM", "linux")
+        .exec();
+    drop(writeln!(
+        io::stderr(),
+        "console-init: starting respawn: {err}"
+    ));
+    ExitCode::FAILURE
+}
+
+#[cfg(test)]
+#[path = "console_init_tests.rs"]
+mod tests;
