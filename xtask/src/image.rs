@@ -126,7 +126,7 @@ pub fn build(args: &ImageArgs, stage: Stage) -> Result<Artifacts> {
     let applets = applets(&ros)?;
     let images_dir = dist.join("images");
     std::fs::create_dir_all(&images_dir)?;
-    let (base, base_tree) = sysimages::build_base(&debs, &ros, &applets, &images_dir)?;
+    let (base, base_tree) = sysimages::build_base(&debs, &applets, &images_dir)?;
     let console = crate::unpacked::build(
         &crate::unpacked::console_image(),
         &apt,
@@ -135,26 +135,29 @@ pub fn build(args: &ImageArgs, stage: Stage) -> Result<Artifacts> {
         args.update_lock,
     )?;
     let mut preload = vec![base, console];
+    let mut aliases = Vec::new();
     let mut newest_engine = true;
     for image in sysimages::debian_images() {
-        let path = crate::rootfs::build(
-            &image,
-            &ros,
-            &applets,
-            &cache,
-            &images_dir,
-            args.update_lock,
-        )?;
+        let path = crate::rootfs::build(&image, &applets, &cache, &images_dir, args.update_lock)?;
         // Of these, the newest engine is preloaded.
         let engine = image.tag_from.is_some();
         if engine && newest_engine {
+            // The `docker` service names the engine this OS ships by the OS's own tag.
+            let shipped = crate::oci::reference_of(&path)?;
+            let repository = shipped
+                .rsplit_once(':')
+                .map_or(shipped.as_str(), |(r, _)| r);
+            aliases.push((
+                shipped.clone(),
+                format!("{repository}:{}", sysimages::tag()),
+            ));
             preload.push(path);
         }
         newest_engine &= !engine;
     }
     // One archive for all of them, so the layer they share is in the initramfs once.
     let preload_archive = cache.join("preload.tar");
-    crate::oci::merge_archives(&preload, &preload_archive)?;
+    crate::oci::merge_archives(&preload, &aliases, &preload_archive)?;
     artifacts.base_initramfs = build_initramfs(
         &tree,
         &ros,

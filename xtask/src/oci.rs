@@ -243,7 +243,27 @@ pub fn write_image(spec: &ImageSpec, layers: &[FileTree], out: &Path) -> Result<
 /// Combines OCI archives into one, each blob stored once: images that share layers (the
 /// console shares `os-base`'s) cost their own layers only. `docker load` and skopeo read the
 /// result as a multi-image archive.
-pub fn merge_archives(inputs: &[PathBuf], out: &Path) -> Result<()> {
+/// The first `RepoTags` entry of a Docker-compatible archive.
+pub fn reference_of(archive: &Path) -> Result<String> {
+    let file =
+        std::fs::File::open(archive).with_context(|| format!("reading {}", archive.display()))?;
+    let mut tar = tar::Archive::new(std::io::BufReader::new(file));
+    for entry in tar.entries()? {
+        let mut entry = entry?;
+        if entry.path()?.as_os_str() == "manifest.json" {
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data)?;
+            let docker: Value = serde_json::from_slice(&data)?;
+            return docker[0]["RepoTags"][0]
+                .as_str()
+                .map(str::to_string)
+                .with_context(|| format!("{}: no RepoTags", archive.display()));
+        }
+    }
+    anyhow::bail!("{}: no manifest.json", archive.display())
+}
+
+pub fn merge_archives(inputs: &[PathBuf], aliases: &[(String, String)], out: &Path) -> Result<()> {
     let mut blobs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut manifests = Vec::new();
     let mut docker = Vec::new();
@@ -275,6 +295,33 @@ pub fn merge_archives(inputs: &[PathBuf], out: &Path) -> Result<()> {
                 }
             }
         }
+    }
+    // Extra names: `from` is also known as `to` (the engine this OS ships, by the OS's tag).
+    for (from, to) in aliases {
+        for entry in docker.iter_mut() {
+            let tags = entry["RepoTags"].as_array_mut();
+            if let Some(tags) = tags
+                && tags.iter().any(|t| t == from.as_str())
+            {
+                tags.push(Value::String(to.clone()));
+            }
+        }
+        let (repo, tag) = to.rsplit_once(':').context("an alias without a tag")?;
+        let copies: Vec<Value> = manifests
+            .iter()
+            .filter(|m| {
+                m["annotations"]["io.containerd.image.name"] == format!("docker.io/{from}").as_str()
+            })
+            .map(|m| {
+                let mut m = m.clone();
+                m["annotations"]["io.containerd.image.name"] =
+                    Value::String(format!("docker.io/{repo}:{tag}"));
+                m["annotations"]["org.opencontainers.image.ref.name"] = Value::String(tag.into());
+                m
+            })
+            .collect();
+        anyhow::ensure!(!copies.is_empty(), "alias {to}: no image {from} to alias");
+        manifests.extend(copies);
     }
     let index = serde_json::to_vec(&json!({
         "schemaVersion": 2,
@@ -412,12 +459,30 @@ mod tests {
         write_image(&spec("rancher/os-base"), &[base.clone()], &a).unwrap();
         write_image(&spec("rancher/os-console"), &[base, top], &b).unwrap();
         let merged = dir.path().join("all.tar");
-        merge_archives(&[a, b], &merged).unwrap();
+        merge_archives(
+            &[a, b],
+            &[(
+                "rancher/os-console:v1".into(),
+                "rancher/os-console:latest".into(),
+            )],
+            &merged,
+        )
+        .unwrap();
         let files = read_archive(&merged);
         let index: Value = serde_json::from_slice(&files["index.json"]).unwrap();
-        assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+        // the alias is a second index entry and a second tag of the same image
+        assert_eq!(index["manifests"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            index["manifests"][2]["annotations"]["io.containerd.image.name"],
+            "docker.io/rancher/os-console:latest"
+        );
+        assert_eq!(
+            index["manifests"][2]["digest"],
+            index["manifests"][1]["digest"]
+        );
         let docker: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
         assert_eq!(docker[1]["RepoTags"][0], "rancher/os-console:v1");
+        assert_eq!(docker[1]["RepoTags"][1], "rancher/os-console:latest");
         // the base layer is shared: 2 configs + 2 manifests + 2 distinct layers
         let blobs = files.keys().filter(|k| k.starts_with("blobs/")).count();
         assert_eq!(blobs, 6);

@@ -177,8 +177,8 @@ pub(crate) fn upsert(text: &str, name: &str, line: &str) -> String {
     out
 }
 
-/// RancherOS's users on top of Debian's, `ros` with its applets, os-release.
-pub(crate) fn add_rancher(tree: &mut FileTree, ros: &Path, applets: &[String]) -> Result<()> {
+/// RancherOS's users on top of Debian's, the applet links of `ros`, os-release.
+pub(crate) fn add_rancher(tree: &mut FileTree, applets: &[String]) -> Result<()> {
     for (user, id) in [("rancher", 1100), ("docker", 1101)] {
         let home = format!("{user}:x:{id}:{id}:{user}:/home/{user}:/bin/bash");
         edit_text(tree, "etc/passwd", 0o644, |t| upsert(&t, user, &home))?;
@@ -207,12 +207,7 @@ pub(crate) fn add_rancher(tree: &mut FileTree, ros: &Path, applets: &[String]) -
             })
             .collect()
     })?;
-    tree.file("usr/bin/ros", 0o755, std::fs::read(ros)?)?;
-    for applet in applets.iter().filter(|a| *a != "ros" && *a != "init") {
-        if tree.get(&format!("usr/bin/{applet}")).is_none() {
-            tree.symlink(&format!("usr/bin/{applet}"), "ros")?;
-        }
-    }
+    crate::sysimages::add_ros_links(tree, applets)?;
     tree.file(
         "usr/lib/os-release",
         0o644,
@@ -237,14 +232,14 @@ const RECIPE: &[&str] = &[
     include_str!("../../Cargo.lock"),
 ];
 
-/// What a built image depends on: its definition, its lock, `ros`, and [`RECIPE`]. Not the
+/// What a built image depends on: its definition, its lock, the applet names and [`RECIPE`]
+/// (not `ros` itself, which the system services bind-mount from the host). Not the
 /// xtask binary itself, which differs with the checkout's path, so that CI's fresh clones
 /// reuse the cache.
-fn input_key(image: &DebianImage, ros: &Path, applets: &[String]) -> Result<String> {
+fn input_key(image: &DebianImage, applets: &[String]) -> Result<String> {
     let mut hasher = Sha256::new();
     hasher.update(format!("{image:?}\n{applets:?}\n").as_bytes());
     hasher.update(std::fs::read(lock_path(&image.name)).unwrap_or_default());
-    hasher.update(std::fs::read(ros)?);
     for source in RECIPE {
         hasher.update(source.as_bytes());
     }
@@ -255,7 +250,6 @@ fn input_key(image: &DebianImage, ros: &Path, applets: &[String]) -> Result<Stri
 /// from the same inputs is taken from the cache (`cache/images`) instead.
 pub fn build(
     image: &DebianImage,
-    ros: &Path,
     applets: &[String],
     cache: &Path,
     out_dir: &Path,
@@ -264,7 +258,7 @@ pub fn build(
     let stash = cache.join("images");
     std::fs::create_dir_all(&stash)?;
     let key_file = stash.join(format!("{}.key", image.name));
-    let key = input_key(image, ros, applets)?;
+    let key = input_key(image, applets)?;
     if !update
         && let Ok(saved) = std::fs::read_to_string(&key_file)
         && let Some((saved_key, file)) = saved.trim().split_once(' ')
@@ -279,19 +273,18 @@ pub fn build(
         );
         return Ok(out);
     }
-    let built = build_fresh(image, ros, applets, cache, &stash, update)?;
+    let built = build_fresh(image, applets, cache, &stash, update)?;
     let file = built.file_name().context("an image without a name")?;
     let out = out_dir.join(file);
     std::fs::copy(&built, &out)?;
     // The key is taken after the build: with `update` the lock may just have changed.
-    let key = input_key(image, ros, applets)?;
+    let key = input_key(image, applets)?;
     std::fs::write(&key_file, format!("{key} {}\n", file.to_string_lossy()))?;
     Ok(out)
 }
 
 fn build_fresh(
     image: &DebianImage,
-    ros: &Path,
     applets: &[String],
     cache: &Path,
     out_dir: &Path,
@@ -325,7 +318,7 @@ fn build_fresh(
             );
         }
     }
-    add_rancher(&mut tree, ros, applets)?;
+    add_rancher(&mut tree, applets)?;
     let list: String = packages.iter().map(|(p, v)| format!("{p} {v}\n")).collect();
     tree.file(PACKAGE_LIST, 0o644, list.into_bytes())?;
     let mut spec = image.spec.clone();
@@ -397,9 +390,6 @@ mod tests {
 
     #[test]
     fn users_are_added_to_debian_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let ros = dir.path().join("ros");
-        std::fs::write(&ros, "bin").unwrap();
         let mut tree = FileTree::new();
         tree.file(
             "etc/passwd",
@@ -413,7 +403,7 @@ mod tests {
             b"root:x:0:\nsudo:x:27:\ndocker:x:989:\n".to_vec(),
         )
         .unwrap();
-        add_rancher(&mut tree, &ros, &["ros".into(), "system-docker".into()]).unwrap();
+        add_rancher(&mut tree, &["ros".into(), "system-docker".into()]).unwrap();
         let text = |p: &str| match &tree.get(p).unwrap().kind {
             Kind::File(d) => String::from_utf8(d.clone()).unwrap(),
             _ => panic!("{p}"),
@@ -429,6 +419,11 @@ mod tests {
         assert_eq!(
             tree.get("usr/bin/system-docker").unwrap().kind,
             Kind::Symlink("ros".into())
+        );
+        assert_eq!(
+            tree.get("usr/bin/ros").unwrap().kind,
+            Kind::File(Vec::new()),
+            "ros is bound over a placeholder, not baked in"
         );
     }
 }

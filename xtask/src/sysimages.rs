@@ -113,11 +113,7 @@ const GROUP: &str = "root:x:0:\n\
 const SHADOW: &str = "root:*:1::::::\nrancher:*:1::::::\ndocker:*:1::::::\nnobody:*:1::::::\n";
 
 /// The tree of `os-base`.
-pub fn base_tree(
-    debs: &BTreeMap<String, PathBuf>,
-    ros: &Path,
-    applets: &[String],
-) -> Result<FileTree> {
+pub fn base_tree(debs: &BTreeMap<String, PathBuf>, applets: &[String]) -> Result<FileTree> {
     let mut tree = FileTree::new();
     for (link, target) in [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib")] {
         tree.symlink(link, target)?;
@@ -148,10 +144,16 @@ pub fn base_tree(
             tree.symlink(&merged, "/usr/bin/busybox")?;
         }
     }
-    tree.file("usr/bin/ros", 0o755, std::fs::read(ros)?)?;
-    for applet in applets.iter().filter(|a| *a != "ros" && *a != "init") {
-        tree.symlink(&format!("usr/bin/{applet}"), "ros")?;
-    }
+    add_ros_links(&mut tree, applets)?;
+    // busybox's acpid runs this on the power button; busybox's poweroff signals PID 1.
+    tree.file(
+        "etc/acpi/PWRF/00000080",
+        0o755,
+        b"#!/bin/sh
+exec /bin/poweroff
+"
+        .to_vec(),
+    )?;
     // update-ca-certificates would make this bundle at install time.
     let mut bundle = Vec::new();
     let certs: Vec<String> = tree
@@ -204,6 +206,18 @@ pub fn base_tree(
     add_homes(&mut tree)?;
     tree.file(PACKAGE_LIST, 0o644, packages.into_bytes())?;
     Ok(tree)
+}
+
+/// `usr/bin/ros` as an empty placeholder the system services bind the host's binary over
+/// (RancherOS's `command-volumes`), so a new `ros` rebuilds no image; and its applet links.
+pub(crate) fn add_ros_links(tree: &mut FileTree, applets: &[String]) -> Result<()> {
+    tree.file("usr/bin/ros", 0o755, Vec::new())?;
+    for applet in applets.iter().filter(|a| *a != "ros" && *a != "init") {
+        if tree.get(&format!("usr/bin/{applet}")).is_none() {
+            tree.symlink(&format!("usr/bin/{applet}"), "ros")?;
+        }
+    }
+    Ok(())
 }
 
 /// The home directories of rancher (1100) and docker (1101), owned by them.
@@ -321,11 +335,10 @@ pub fn debian_images() -> Vec<DebianImage> {
 /// Writes `os-base` to `out_dir/os-base.tar`.
 pub fn build_base(
     debs: &BTreeMap<String, PathBuf>,
-    ros: &Path,
     applets: &[String],
     out_dir: &Path,
 ) -> Result<(PathBuf, FileTree)> {
-    let tree = base_tree(debs, ros, applets)?;
+    let tree = base_tree(debs, applets)?;
     let spec = ImageSpec {
         repository: "rancher/os-base".into(),
         tag: tag(),

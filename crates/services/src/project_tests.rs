@@ -238,3 +238,23 @@ async fn environment_is_interpolated_before_typing() {
     let p = Project::new(defs.as_object().unwrap(), &env);
     assert_eq!(p.services[0].image, "os-base:v9");
 }
+
+#[test]
+fn the_built_in_services_form_a_valid_project() {
+    let mut loaded = ros_config::Loaded::empty();
+    loaded.add_yaml(ros_config::OS_CONFIG, ros_config::OS_CONFIG_SOURCE);
+    let config = loaded.typed().unwrap();
+    let p = Project::new(&config.rancher.services, &config.rancher.environment);
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    let deps = |n: &str| p.deps[n].iter().cloned().collect::<Vec<_>>();
+    assert_eq!(deps("console"), ["all-volumes"]);
+    assert_eq!(deps("docker"), ["all-volumes", "console"]);
+    assert!(deps("all-volumes").contains(&"system-volumes".to_string()));
+    let console = p.services.iter().find(|s| s.name == "console").unwrap();
+    assert!(
+        console.image.starts_with("rancher/os-console:v"),
+        "{}",
+        console.image
+    );
+    assert!(p.services.iter().all(Service::is_system));
+}
