@@ -1,6 +1,6 @@
 //! [`TestVm`]: one guest under test, its console read live from a unix socket.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
@@ -173,8 +173,10 @@ impl TestVmBuilder {
             }
         };
         let shared = Arc::new(Shared::default());
+        let input = stream.try_clone().context("cloning the console socket")?;
         let reader = spawn_reader(stream, Arc::clone(&shared));
         Ok(TestVm {
+            input: Mutex::new(input),
             name: self.name,
             child,
             exit: None,
@@ -274,6 +276,7 @@ fn spawn_reader(mut stream: UnixStream, shared: Arc<Shared>) -> JoinHandle<()> {
 #[derive(Debug)]
 pub struct TestVm {
     name: String,
+    input: Mutex<UnixStream>,
     child: Child,
     exit: Option<ExitStatus>,
     shared: Arc<Shared>,
@@ -331,6 +334,30 @@ impl TestVm {
         )?;
         self.cursor = next;
         Ok(line)
+    }
+
+    /// Types `text` on the serial console.
+    pub fn type_text(&self, text: &str) -> Result<()> {
+        let mut input = self.input.lock().unwrap_or_else(|e| e.into_inner());
+        input
+            .write_all(text.as_bytes())
+            .with_context(|| format!("{}: writing to the console", self.name))
+    }
+
+    /// Runs `command` in the shell on the serial console (logged in there) and returns what
+    /// it printed; a unique marker line ends the output.
+    pub fn console_command(&mut self, command: &str, timeout: Duration) -> Result<String> {
+        let marker = format!("END-{}", self.started.elapsed().as_nanos());
+        let start = self.console().text.len();
+        // The marker is split in the typed line so the echo of the command never matches.
+        let (a, b) = marker.split_at(4);
+        self.type_text(&format!("{command}; echo \"{a}\"\"{b}\"\n"))?;
+        let found = self.wait_for(&marker, timeout)?;
+        let text = self.console_log();
+        let end = text[start..].find(&found).map_or(text.len(), |i| start + i);
+        let output = &text[start..end];
+        // Drop the echoed command line itself.
+        Ok(output.split_once('\n').map_or("", |(_, rest)| rest).to_string())
     }
 
     /// Waits for QEMU to exit on its own (the guest powered off) and returns its status.
