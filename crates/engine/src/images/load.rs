@@ -335,7 +335,8 @@ fn import_layer(
     };
     let stored = store.blob_path(&blob_digest);
     if !stored.exists() {
-        fs::rename(file, &stored).or_else(|_| fs::copy(file, &stored).map(drop))?;
+        // A link, not a rename: another image of the same archive may share this layer.
+        fs::hard_link(file, &stored).or_else(|_| fs::copy(file, &stored).map(drop))?;
     }
     Ok(LayerRecord {
         diff_id: expected.to_owned(),

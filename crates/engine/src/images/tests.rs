@@ -79,6 +79,32 @@ fn saved_archives_load_back_to_the_same_image() {
 }
 
 #[test]
+fn images_sharing_a_layer_load_from_one_archive() {
+    let (dir, mut store) = store();
+    load(&mut store, &sample()[..], &scratch(&dir, "s1")).unwrap();
+    let base = layer_tar(&[("bin/", 0o755, None), ("bin/hello", 0o755, Some(b"hi"))]);
+    let other = layer_tar(&[("etc/", 0o755, None), ("etc/other", 0o644, Some(b"x"))]);
+    let second = docker_save_archive("test/other:1", &[base, other], &["/bin/hello"]);
+    load(&mut store, &second[..], &scratch(&dir, "s2")).unwrap();
+    let images: Vec<_> = ["test/sample:1", "test/other:1"]
+        .iter()
+        .map(|r| {
+            let image = store.resolve(r).unwrap().clone();
+            let tags = image.repo_tags.clone();
+            (image, tags)
+        })
+        .collect();
+    let mut archive = Vec::new();
+    save(&store, &images, &mut archive).unwrap();
+
+    let (dir2, mut fresh) = self::store();
+    let lines = load(&mut fresh, &archive[..], &scratch(&dir2, "s")).unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(fresh.resolve("test/sample:1").is_ok());
+    assert!(fresh.resolve("test/other:1").is_ok());
+}
+
+#[test]
 fn compressed_archives_load() {
     let (dir, mut store) = store();
     let zst = zstd::encode_all(&sample()[..], 3).unwrap();
