@@ -126,7 +126,7 @@ pub fn build(args: &ImageArgs, stage: Stage) -> Result<Artifacts> {
     let applets = applets(&ros)?;
     let images_dir = dist.join("images");
     std::fs::create_dir_all(&images_dir)?;
-    let (base, base_tree) = sysimages::build_base(&debs, &applets, &images_dir)?;
+    let (base, base_tree) = sysimages::build_base(&debs, &images_dir)?;
     let console = crate::unpacked::build(
         &crate::unpacked::console_image(),
         &apt,
@@ -138,7 +138,7 @@ pub fn build(args: &ImageArgs, stage: Stage) -> Result<Artifacts> {
     let mut aliases = Vec::new();
     let mut newest_engine = true;
     for image in sysimages::debian_images() {
-        let path = crate::rootfs::build(&image, &applets, &cache, &images_dir, args.update_lock)?;
+        let path = crate::rootfs::build(&image, &cache, &images_dir, args.update_lock)?;
         // Of these, the newest engine is preloaded.
         let engine = image.tag_from.is_some();
         if engine && newest_engine {

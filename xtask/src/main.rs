@@ -7,6 +7,7 @@
 mod bench;
 mod binary;
 mod bootloader;
+mod cargolock;
 mod cpio;
 mod debian;
 mod disk;

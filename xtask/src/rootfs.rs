@@ -178,7 +178,7 @@ pub(crate) fn upsert(text: &str, name: &str, line: &str) -> String {
 }
 
 /// RancherOS's users on top of Debian's, the applet links of `ros`, os-release.
-pub(crate) fn add_rancher(tree: &mut FileTree, applets: &[String]) -> Result<()> {
+pub(crate) fn add_rancher(tree: &mut FileTree) -> Result<()> {
     for (user, id) in [("rancher", 1100), ("docker", 1101)] {
         let home = format!("{user}:x:{id}:{id}:{user}:/home/{user}:/bin/bash");
         edit_text(tree, "etc/passwd", 0o644, |t| upsert(&t, user, &home))?;
@@ -207,7 +207,7 @@ pub(crate) fn add_rancher(tree: &mut FileTree, applets: &[String]) -> Result<()>
             })
             .collect()
     })?;
-    crate::sysimages::add_ros_links(tree, applets)?;
+    crate::sysimages::add_ros_placeholder(tree)?;
     tree.file(
         "usr/lib/os-release",
         0o644,
@@ -221,24 +221,24 @@ pub(crate) fn add_rancher(tree: &mut FileTree, applets: &[String]) -> Result<()>
     Ok(())
 }
 
-/// The code that decides what goes into these images and how they are written, and the
-/// dependency versions it runs with: a change to any of it rebuilds them.
+/// The code that decides what goes into these images and how they are written: a change to
+/// any of it rebuilds them (and so does one to the crates xtask is built from).
 const RECIPE: &[&str] = &[
     include_str!("rootfs.rs"),
     include_str!("oci.rs"),
     include_str!("tree.rs"),
     include_str!("sysimages.rs"),
     include_str!("pkglock.rs"),
-    include_str!("../../Cargo.lock"),
 ];
 
-/// What a built image depends on: its definition, its lock, the applet names and [`RECIPE`]
+/// What a built image depends on: its definition, its lock, [`RECIPE`] and xtask's crates
 /// (not `ros` itself, which the system services bind-mount from the host). Not the
 /// xtask binary itself, which differs with the checkout's path, so that CI's fresh clones
 /// reuse the cache.
-fn input_key(image: &DebianImage, applets: &[String]) -> Result<String> {
+fn input_key(image: &DebianImage) -> Result<String> {
     let mut hasher = Sha256::new();
-    hasher.update(format!("{image:?}\n{applets:?}\n").as_bytes());
+    hasher.update(format!("{image:?}\n").as_bytes());
+    hasher.update(crate::cargolock::closure(include_str!("../../Cargo.lock"), "xtask").as_bytes());
     hasher.update(std::fs::read(lock_path(&image.name)).unwrap_or_default());
     for source in RECIPE {
         hasher.update(source.as_bytes());
@@ -248,17 +248,11 @@ fn input_key(image: &DebianImage, applets: &[String]) -> Result<String> {
 
 /// Builds `image` into `out_dir`, checking (or with `update`, rewriting) its lock. A build
 /// from the same inputs is taken from the cache (`cache/images`) instead.
-pub fn build(
-    image: &DebianImage,
-    applets: &[String],
-    cache: &Path,
-    out_dir: &Path,
-    update: bool,
-) -> Result<PathBuf> {
+pub fn build(image: &DebianImage, cache: &Path, out_dir: &Path, update: bool) -> Result<PathBuf> {
     let stash = cache.join("images");
     std::fs::create_dir_all(&stash)?;
     let key_file = stash.join(format!("{}.key", image.name));
-    let key = input_key(image, applets)?;
+    let key = input_key(image)?;
     if !update
         && let Ok(saved) = std::fs::read_to_string(&key_file)
         && let Some((saved_key, file)) = saved.trim().split_once(' ')
@@ -273,23 +267,17 @@ pub fn build(
         );
         return Ok(out);
     }
-    let built = build_fresh(image, applets, cache, &stash, update)?;
+    let built = build_fresh(image, cache, &stash, update)?;
     let file = built.file_name().context("an image without a name")?;
     let out = out_dir.join(file);
     std::fs::copy(&built, &out)?;
     // The key is taken after the build: with `update` the lock may just have changed.
-    let key = input_key(image, applets)?;
+    let key = input_key(image)?;
     std::fs::write(&key_file, format!("{key} {}\n", file.to_string_lossy()))?;
     Ok(out)
 }
 
-fn build_fresh(
-    image: &DebianImage,
-    applets: &[String],
-    cache: &Path,
-    out_dir: &Path,
-    update: bool,
-) -> Result<PathBuf> {
+fn build_fresh(image: &DebianImage, cache: &Path, out_dir: &Path, update: bool) -> Result<PathBuf> {
     let lock = lock_path(&image.name);
     ensure!(
         update || pkglock::read(&image.name)?.is_some(),
@@ -318,7 +306,7 @@ fn build_fresh(
             );
         }
     }
-    add_rancher(&mut tree, applets)?;
+    add_rancher(&mut tree)?;
     let list: String = packages.iter().map(|(p, v)| format!("{p} {v}\n")).collect();
     tree.file(PACKAGE_LIST, 0o644, list.into_bytes())?;
     let mut spec = image.spec.clone();
@@ -403,7 +391,7 @@ mod tests {
             b"root:x:0:\nsudo:x:27:\ndocker:x:989:\n".to_vec(),
         )
         .unwrap();
-        add_rancher(&mut tree, &["ros".into(), "system-docker".into()]).unwrap();
+        add_rancher(&mut tree).unwrap();
         let text = |p: &str| match &tree.get(p).unwrap().kind {
             Kind::File(d) => String::from_utf8(d.clone()).unwrap(),
             _ => panic!("{p}"),
@@ -416,9 +404,9 @@ mod tests {
             "the system group is replaced"
         );
         assert_eq!(tree.get("home/docker").unwrap().uid, 1101);
-        assert_eq!(
-            tree.get("usr/bin/system-docker").unwrap().kind,
-            Kind::Symlink("ros".into())
+        assert!(
+            tree.get("usr/bin/system-docker").is_none(),
+            "applet links are made at run time, not baked in"
         );
         assert_eq!(
             tree.get("usr/bin/ros").unwrap().kind,

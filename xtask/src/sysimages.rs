@@ -113,7 +113,7 @@ const GROUP: &str = "root:x:0:\n\
 const SHADOW: &str = "root:*:1::::::\nrancher:*:1::::::\ndocker:*:1::::::\nnobody:*:1::::::\n";
 
 /// The tree of `os-base`.
-pub fn base_tree(debs: &BTreeMap<String, PathBuf>, applets: &[String]) -> Result<FileTree> {
+pub fn base_tree(debs: &BTreeMap<String, PathBuf>) -> Result<FileTree> {
     let mut tree = FileTree::new();
     for (link, target) in [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib")] {
         tree.symlink(link, target)?;
@@ -144,7 +144,7 @@ pub fn base_tree(debs: &BTreeMap<String, PathBuf>, applets: &[String]) -> Result
             tree.symlink(&merged, "/usr/bin/busybox")?;
         }
     }
-    add_ros_links(&mut tree, applets)?;
+    add_ros_placeholder(&mut tree)?;
     // busybox's acpid runs this on the power button; busybox's poweroff signals PID 1.
     tree.file(
         "etc/acpi/PWRF/00000080",
@@ -209,15 +209,10 @@ exec /bin/poweroff
 }
 
 /// `usr/bin/ros` as an empty placeholder the system services bind the host's binary over
-/// (RancherOS's `command-volumes`), so a new `ros` rebuilds no image; and its applet links.
-pub(crate) fn add_ros_links(tree: &mut FileTree, applets: &[String]) -> Result<()> {
-    tree.file("usr/bin/ros", 0o755, Vec::new())?;
-    for applet in applets.iter().filter(|a| *a != "ros" && *a != "init") {
-        if tree.get(&format!("usr/bin/{applet}")).is_none() {
-            tree.symlink(&format!("usr/bin/{applet}"), "ros")?;
-        }
-    }
-    Ok(())
+/// (RancherOS's `command-volumes`), so a new `ros` rebuilds no image. Its applet links are
+/// made at run time by the container that needs them (console-init), for the same reason.
+pub(crate) fn add_ros_placeholder(tree: &mut FileTree) -> Result<()> {
+    tree.file("usr/bin/ros", 0o755, Vec::new())
 }
 
 /// The home directories of rancher (1100) and docker (1101), owned by them.
@@ -333,12 +328,8 @@ pub fn debian_images() -> Vec<DebianImage> {
 }
 
 /// Writes `os-base` to `out_dir/os-base.tar`.
-pub fn build_base(
-    debs: &BTreeMap<String, PathBuf>,
-    applets: &[String],
-    out_dir: &Path,
-) -> Result<(PathBuf, FileTree)> {
-    let tree = base_tree(debs, applets)?;
+pub fn build_base(debs: &BTreeMap<String, PathBuf>, out_dir: &Path) -> Result<(PathBuf, FileTree)> {
+    let tree = base_tree(debs)?;
     let spec = ImageSpec {
         repository: "rancher/os-base".into(),
         tag: tag(),

@@ -218,6 +218,38 @@ fn set_password(config: &CloudConfig) -> Option<String> {
     }
 }
 
+/// The applet names of `ros applets` output (`name<TAB>about` lines) that should be linked
+/// in `usr/bin`: all but `ros` itself and `init`.
+pub fn applet_names(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .filter_map(|l| l.split('\t').next())
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && !n.contains('/') && *n != "ros" && *n != "init")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Links `usr/bin/<name>` to `ros` for every applet the image does not already provide: the
+/// images carry only `ros` (bound from the host), so a new applet needs no image rebuild.
+pub fn link_applets(root: &Path, names: &[String]) -> io::Result<()> {
+    for name in names {
+        let link = root.join("usr/bin").join(name);
+        if fs::symlink_metadata(&link).is_err() {
+            symlink("ros", &link)?;
+        }
+    }
+    Ok(())
+}
+
+fn ros_applets() -> io::Result<Vec<String>> {
+    let out = Command::new("/usr/bin/ros").arg("applets").output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!("ros applets: {}", out.status)));
+    }
+    Ok(applet_names(&String::from_utf8_lossy(&out.stdout)))
+}
+
 /// Every step before `respawn`, against `root`; returns the problems (none is fatal).
 pub fn prepare(root: &Path, config: &CloudConfig, cmdline: &str, version: &str) -> Vec<String> {
     let mut problems = Vec::new();
@@ -292,6 +324,9 @@ pub fn main(_args: Vec<OsString>) -> ExitCode {
     let config = loaded.typed().unwrap_or_default();
     let cmdline = fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let version = concat!("v", env!("CARGO_PKG_VERSION"));
+    if let Err(e) = ros_applets().and_then(|names| link_applets(root, &names)) {
+        drop(writeln!(io::stderr(), "console-init: applet links: {e}"));
+    }
     for problem in prepare(root, &config, &cmdline, version) {
         tracing::warn!(%problem, "console-init");
         drop(writeln!(io::stderr(), "console-init: {problem}"));

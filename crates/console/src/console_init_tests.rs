@@ -120,3 +120,20 @@ fn prepare_writes_homes_sudo_sshd_and_respawn_files() {
         assert!(problems.is_empty(), "{problems:?}");
     }
 }
+
+#[test]
+fn applets_are_linked_except_ros_init_and_what_the_image_has() {
+    let names = applet_names("ros\tcontrol\ninit\tPID 1\nrespawn\trun lines\nnetconf\tnet\n\n");
+    assert_eq!(names, ["respawn", "netconf"]);
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir_all(root.path().join("usr/bin")).unwrap();
+    fs::write(root.path().join("usr/bin/netconf"), "own").unwrap();
+    link_applets(root.path(), &names).unwrap();
+    link_applets(root.path(), &names).unwrap();
+    let bin = root.path().join("usr/bin");
+    assert_eq!(
+        fs::read_link(bin.join("respawn")).unwrap(),
+        Path::new("ros")
+    );
+    assert_eq!(fs::read_to_string(bin.join("netconf")).unwrap(), "own");
+}
