@@ -70,6 +70,11 @@ pub const APPLETS: &[Applet] = &[
         main: ros_console::system_docker,
     },
     Applet {
+        name: "netconf",
+        about: "the network service: apply rancher.network, keep DHCP leases",
+        main: ros_netconf::main,
+    },
+    Applet {
         name: "ros-shim",
         about: "run one container for the System engine (started by the engine)",
         main: ros_shim::main,

@@ -118,6 +118,13 @@ impl Project {
                             drop(rx.wait_for(|up| *up).await);
                         }
                     }
+                    if self
+                        .deps
+                        .get(&service.name)
+                        .is_some_and(|d| d.contains("network"))
+                    {
+                        engines.network_settled().await;
+                    }
                     let result = self.up_one(engines, service).await;
                     done(&service.name, &result);
                     if let Some((tx, _)) = channels.get(service.name.as_str()) {
