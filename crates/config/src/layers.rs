@@ -68,6 +68,11 @@ impl ConfigPaths {
         self.at("/var/lib/rancher/conf/cloud-config.yml")
     }
 
+    /// A user-data script saved at boot (run by cloud-init-execute).
+    pub fn cloud_config_script(&self) -> PathBuf {
+        self.at("/var/lib/rancher/conf/cloud-config-script")
+    }
+
     /// Datasource metadata saved at boot.
     pub fn metadata_file(&self) -> PathBuf {
         self.at("/var/lib/rancher/conf/metadata")

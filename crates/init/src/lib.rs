@@ -8,6 +8,7 @@
 //! temporary root.
 
 pub mod blockdev;
+pub mod datasource;
 mod images;
 mod launch;
 mod modules;
@@ -235,9 +236,32 @@ fn boot(kernel: &LinuxKernel, console: &mut dyn Write) -> io::Error {
             log.push(format!("switch root: {e}"));
         }
     }
-    // The state partition adds its own configuration layers.
+    read_datasource(kernel, root, &config, &mut log);
+    // The state partition adds its own configuration layers, the drive its user-data.
     let (config, problems) = load_config(root);
     start(kernel, root, &config, &problems, log, console)
+}
+
+/// Saves the user-data of a local drive (`rancher.cloud_init.datasources`) as layers.
+fn read_datasource(kernel: &LinuxKernel, root: &Path, config: &CloudConfig, log: &mut Vec<String>) {
+    let layouts = datasource::wanted(&config.rancher.cloud_init.datasources);
+    if layouts.is_empty() {
+        return;
+    }
+    let devices = blockdev::block_devices(&root.join("sys/class/block"), &root.join("dev"));
+    match datasource::load(kernel, root, &layouts, &devices) {
+        Ok(Some((dev, written))) => log.push(format!(
+            "datasource: {} gave {}",
+            dev.display(),
+            written
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        Ok(None) => log.push(format!("datasource: no drive for {layouts:?}")),
+        Err(e) => log.push(format!("datasource: {e}")),
+    }
 }
 
 /// After switch root: files, host name, logs, then sysinit and the engine.
