@@ -357,7 +357,10 @@ impl TestVm {
         let end = text[start..].find(&found).map_or(text.len(), |i| start + i);
         let output = &text[start..end];
         // Drop the echoed command line itself.
-        Ok(output.split_once('\n').map_or("", |(_, rest)| rest).to_string())
+        Ok(output
+            .split_once('\n')
+            .map_or("", |(_, rest)| rest)
+            .to_string())
     }
 
     /// Waits for QEMU to exit on its own (the guest powered off) and returns its status.

@@ -62,15 +62,24 @@ fn ram_disk_boot_to_console_and_user_docker() -> Result<()> {
          docker rm -f $(docker ps -qa) >/dev/null; docker ps -qa | wc -l",
         COMMAND,
     )?;
-    ensure!(removed.trim_end().ends_with('0'), "user containers left: {removed}");
+    ensure!(
+        removed.trim_end().ends_with('0'),
+        "user containers left: {removed}"
+    );
     let still = vm.console_command(
         "sudo system-docker ps --format '{{.Names}}' | sort | tr '\\n' ' '",
         COMMAND,
     )?;
-    ensure!(still == names, "system containers changed: {names} -> {still}");
+    ensure!(
+        still == names,
+        "system containers changed: {names} -> {still}"
+    );
 
     // kill -9 of a service's process: its restart policy brings it back.
-    let pid = vm.console_command("sudo system-docker inspect -f '{{.State.Pid}}' syslog", COMMAND)?;
+    let pid = vm.console_command(
+        "sudo system-docker inspect -f '{{.State.Pid}}' syslog",
+        COMMAND,
+    )?;
     let pid = pid.trim();
     vm.console_command(&format!("sudo kill -9 {pid}"), COMMAND)?;
     let mut back = String::new();
