@@ -29,7 +29,7 @@ pub use images::{ImageCheck, check_images};
 pub use launch::{ENGINE_LOG, engine_args};
 pub use modules::{ModuleReport, load_modules, load_named};
 pub use mounts::{EARLY_MOUNTS, mount_early};
-pub use setup::{hostname, hosts_file, prepare};
+pub use setup::{apply_sysctl, hostname, hosts_file, prepare};
 pub use state::{Formatter, Mkfs, StateMount, StateRoot};
 pub use switchroot::{Moved, Populate, switch};
 
@@ -288,6 +288,9 @@ fn start(
         root.join("proc/sys/net/ipv4/ip_forward"),
         "1",
     ));
+    for problem in apply_sysctl(root, &config.rancher.sysctl) {
+        log.push(problem);
+    }
     // Bind mounts marked shared (/media, /mnt) must reach the containers that want them.
     if let Err(e) = kernel.mount(
         "",

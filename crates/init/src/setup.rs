@@ -92,9 +92,55 @@ pub fn hosts_file(existing: &str, hostname: &str) -> String {
     out
 }
 
+/// Writes `rancher.sysctl` below `root/proc/sys` (`net.ipv4.ip_forward` →
+/// `proc/sys/net/ipv4/ip_forward`); returns one line per key that could not be set.
+pub fn apply_sysctl(
+    root: &Path,
+    sysctl: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (key, value) in sysctl {
+        if key.is_empty()
+            || key
+                .split(['.', '/'])
+                .any(|part| part.is_empty() || part == "..")
+        {
+            problems.push(format!("rancher.sysctl.{key}: not a sysctl name"));
+            continue;
+        }
+        let path = root.join("proc/sys").join(key.replace('.', "/"));
+        if let Err(e) = fs::write(&path, format!("{value}\n")) {
+            problems.push(format!("rancher.sysctl.{key}: {}: {e}", path.display()));
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sysctl_keys_become_proc_sys_paths_and_bad_ones_are_named() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("proc/sys/net/ipv4")).unwrap();
+        let map = std::collections::BTreeMap::from([
+            ("net.ipv4.ip_forward".to_string(), "1".to_string()),
+            ("kernel.missing".to_string(), "2".to_string()),
+            ("net..x".to_string(), "3".to_string()),
+        ]);
+        let problems = apply_sysctl(root.path(), &map);
+        assert_eq!(
+            fs::read_to_string(root.path().join("proc/sys/net/ipv4/ip_forward")).unwrap(),
+            "1\n"
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].starts_with("rancher.sysctl.kernel.missing: "),
+            "{problems:?}"
+        );
+        assert_eq!(problems[1], "rancher.sysctl.net..x: not a sysctl name");
+    }
 
     #[test]
     fn hosts_keeps_user_lines_and_replaces_the_local_ones() {

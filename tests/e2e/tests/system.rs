@@ -11,20 +11,27 @@ const HANG: Duration = Duration::from_secs(300);
 /// A command in the guest.
 const COMMAND: Duration = Duration::from_secs(120);
 
-fn boot(name: &str) -> Result<TestVm> {
+/// A RAM-disk boot logged in on the serial console, with `user_data` on a config drive.
+fn boot(name: &str, user_data: &str) -> Result<(TestVm, tempfile::TempDir)> {
     let artefacts = Artefacts::locate()?;
-    TestVm::builder(name, &artefacts, artefacts.direct())
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("user-data.yml");
+    std::fs::write(&path, user_data)?;
+    let vm = TestVm::builder(name, &artefacts, artefacts.direct())
         .memory(1536)
         .cmdline("rancher.autologin=ttyS0")
-        .boot()
+        .cloud_config(&path)
+        .boot()?;
+    Ok((vm, dir))
 }
 
 /// RAM-disk boot to a console on the serial line, with the System engine as PID 1, the
 /// default services up, the user's Docker answering, and the system surviving both a
-/// `docker rm -f` of everything the user runs and a `kill -9` of a service.
+/// `docker rm -f` of everything the user runs and a `kill -9` of a service. The user-data
+/// is broken YAML: the boot goes on and says so in the boot log.
 #[test]
 fn ram_disk_boot_to_console_and_user_docker() -> Result<()> {
-    let mut vm = boot("system-ram-disk")?;
+    let (mut vm, _dir) = boot("system-ram-disk", "#cloud-config\nhostname: [unclosed\n")?;
     vm.wait_for("ros: system engine ready", HANG)?;
     vm.wait_for("ros: console ready", HANG)?;
     vm.wait_for("ros: docker ready", HANG)?;
@@ -38,6 +45,11 @@ fn ram_disk_boot_to_console_and_user_docker() -> Result<()> {
     ensure!(whoami.contains("rancher"), "logged in as {whoami}");
     let init = vm.console_command("cat /proc/1/comm", COMMAND)?;
     ensure!(init.contains("system-dockerd"), "PID 1 is {init}");
+    let log = vm.console_command("cat /var/log/boot/init.log", COMMAND)?;
+    ensure!(
+        log.contains("cloud-config.d/boot.yml"),
+        "the broken user-data is not named in the boot log: {log}"
+    );
 
     let names = vm.console_command(
         "sudo system-docker ps --format '{{.Names}}' | sort | tr '\\n' ' '",
@@ -99,5 +111,70 @@ fn ram_disk_boot_to_console_and_user_docker() -> Result<()> {
     vm.power_button()?;
     let status = vm.wait_for_exit(HANG)?;
     ensure!(status.success(), "QEMU exited with {status}");
+    vm.check_kernel()
+}
+
+/// DHCP (mozim against QEMU's user network), SSH as rancher with the key from an OpenStack
+/// config drive, and the cloud-config's hostname, write_files, runcmd and sysctl in effect.
+#[test]
+fn config_drive_user_data_and_ssh() -> Result<()> {
+    let artefacts = Artefacts::locate()?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("user-data.yml");
+    std::fs::write(
+        &path,
+        "#cloud-config\n\
+         hostname: e2e-host\n\
+         write_files:\n\
+         \x20 - path: /home/rancher/hello.txt\n\
+         \x20   content: hello from write_files\n\
+         runcmd:\n\
+         \x20 - echo ran > /home/rancher/runcmd.txt\n\
+         rancher:\n\
+         \x20 sysctl:\n\
+         \x20   vm.swappiness: 7\n",
+    )?;
+    let mut vm = TestVm::builder("system-ssh", &artefacts, artefacts.direct())
+        .memory(1536)
+        .cloud_config(&path)
+        .ssh("rancher")
+        .boot()?;
+    vm.wait_for("ros: console ready", HANG)?;
+    vm.wait_for_ssh(HANG)?;
+    let run = |command: &str| -> Result<String> {
+        let out = vm.ssh(command)?;
+        ensure!(
+            out.status.success(),
+            "`{command}`: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    ensure!(run("hostname")?.trim() == "e2e-host");
+    ensure!(run("cat /home/rancher/hello.txt")?.contains("hello from write_files"));
+    ensure!(run("cat /home/rancher/runcmd.txt")?.trim() == "ran");
+    ensure!(run("cat /proc/sys/vm/swappiness")?.trim() == "7");
+    // The lease: QEMU's user network hands out 10.0.2.15 and its resolver 10.0.2.3.
+    let addr = run("ip -4 addr show eth0")?;
+    ensure!(addr.contains("10.0.2.15/24"), "{addr}");
+    let resolv = run("cat /etc/resolv.conf")?;
+    ensure!(resolv.contains("nameserver 10.0.2.3"), "{resolv}");
+    let names = run("sudo system-docker ps --format '{{.Names}}'")?;
+    for service in ["network", "console", "docker", "syslog", "acpid"] {
+        ensure!(
+            names.lines().any(|l| l == service),
+            "{service} not running: {names}"
+        );
+    }
+    let ok = run(
+        "docker load -q -i /usr/share/ros/images/preload.tar >/dev/null && \
+         docker run --rm rancher/os-base:v0.1.0 echo ok",
+    )?;
+    ensure!(ok.trim() == "ok", "{ok}");
+    ensure!(
+        !run("id")?.contains("root"),
+        "ssh logs in as rancher, not root"
+    );
     vm.check_kernel()
 }
