@@ -379,6 +379,28 @@ fn container_settings_take_effect() {
         run(&["--volumes-from", "holder", "busybox", "cat", "/data/file"]),
         "data"
     );
+    // A holder of holders (RancherOS's all-volumes) passes its sources' binds on, and a
+    // `:ro` on the way makes them read-only.
+    engine.ok(&[
+        "create",
+        "--name",
+        "all",
+        "--volumes-from",
+        "holder",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(
+        run(&["--volumes-from", "all", "busybox", "cat", "/data/file"]),
+        "data"
+    );
+    assert!(fails(&[
+        "--volumes-from",
+        "all:ro",
+        "busybox",
+        "touch",
+        "/data/new2"
+    ]));
 
     let count = |text: String| text.trim().parse::<u32>().unwrap();
     let own = count(run(&["busybox", "sh", "-c", "ls /proc | grep -c '^[0-9]'"]));

@@ -133,21 +133,40 @@ fn host_devices() -> Vec<bollard_stubs::models::DeviceMapping> {
     out
 }
 
+/// The binds of the `volumes_from` containers, and of the ones those name in turn: Docker
+/// hands a container's inherited volumes on too (RancherOS's `all-volumes` is built so).
 fn volumes_from(
     engine: &Engine,
     sources: &[String],
 ) -> Result<Vec<(String, String, bool)>, ApiError> {
     let mut binds = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    collect_volumes_from(engine, sources, false, &mut seen, &mut binds)?;
+    Ok(binds)
+}
+
+fn collect_volumes_from(
+    engine: &Engine,
+    sources: &[String],
+    force_ro: bool,
+    seen: &mut std::collections::HashSet<String>,
+    binds: &mut Vec<(String, String, bool)>,
+) -> Result<(), ApiError> {
     for source in sources {
         let (name, mode) = source.split_once(':').unwrap_or((source, "rw"));
         let other = engine.find(name)?.snapshot();
+        if !seen.insert(other.id.clone()) {
+            continue;
+        }
+        let ro = force_ro || mode == "ro";
         for bind in other.host_config.binds.iter().flatten() {
             let (host, inside, options) = spec::parse_bind(bind)?;
-            let read_only = mode == "ro" || options.iter().any(|o| o == "ro");
-            binds.push((host, inside, read_only));
+            binds.push((host, inside, ro || options.iter().any(|o| o == "ro")));
         }
+        let nested = other.host_config.volumes_from.clone().unwrap_or_default();
+        collect_volumes_from(engine, &nested, ro, seen, binds)?;
     }
-    Ok(binds)
+    Ok(())
 }
 
 /// Prepares container `id` and starts its shim. Blocking.
