@@ -93,7 +93,7 @@ fn finish_console(tree: &mut FileTree) -> Result<()> {
     })?;
     let config = file_text(tree, "usr/share/openssh/sshd_config")?;
     tree.file("etc/ssh/sshd_config", 0o644, config)?;
-    // pam-auth-update's default stacks (pam_unix), as libpam-runtime ships them.
+    // The stacks pam-auth-update would render from libpam-runtime's templates.
     for stack in [
         "common-auth",
         "common-account",
@@ -101,14 +101,51 @@ fn finish_console(tree: &mut FileTree) -> Result<()> {
         "common-session",
         "common-session-noninteractive",
     ] {
-        let text = file_text(tree, &format!("usr/share/pam/{stack}"))?;
-        tree.file(&format!("etc/pam.d/{stack}"), 0o644, text)?;
+        let template = file_text(tree, &format!("usr/share/pam/{stack}"))?;
+        let text = render_pam_stack(stack, &String::from_utf8_lossy(&template))?;
+        tree.file(&format!("etc/pam.d/{stack}"), 0o644, text.into_bytes())?;
     }
     // sudo refuses a sudoers that others can write; its postinst makes it 0440.
     let sudoers = file_text(tree, "etc/sudoers")?;
     tree.file("etc/sudoers", 0o440, sudoers)?;
     tree.symlink("usr/sbin/nologin", "/bin/false")?;
     Ok(())
+}
+
+/// A libpam-runtime template (`$auth_primary`, `$session_nonint_additional`, …) rendered as
+/// pam-auth-update does with only the `unix` profile enabled. Left unrendered, the stacks
+/// hold nothing but `pam_deny`, and sudo refuses everyone.
+fn render_pam_stack(stack: &str, template: &str) -> Result<String> {
+    let kind = stack
+        .strip_prefix("common-")
+        .and_then(|s| s.split('-').next())
+        .unwrap_or_default();
+    // `success=1` jumps over the pam_deny that follows the primary block.
+    let primary = match kind {
+        "auth" => "auth\t[success=1 default=ignore]\tpam_unix.so nullok",
+        "account" => "account\t[success=1 new_authtok_reqd=done default=ignore]\tpam_unix.so",
+        "password" => "password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt",
+        _ => "",
+    };
+    let additional = if kind == "session" {
+        "session\trequired\tpam_unix.so"
+    } else {
+        ""
+    };
+    let mut out = String::new();
+    for line in template.lines() {
+        let line = match line.strip_prefix('$') {
+            Some(var) if var.ends_with("_primary") => primary,
+            Some(var) if var.ends_with("_additional") => additional,
+            Some(var) => bail!("{stack}: unknown template variable ${var}"),
+            None => line,
+        };
+        if !line.is_empty() {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }
 
 /// Builds `image` on `base` into `out_dir/<name>.tar`.
@@ -216,6 +253,25 @@ pub fn console_image() -> UnpackedImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pam_templates_render_with_pam_unix() {
+        let account = "# primary\n$account_primary\naccount\trequisite\t\t\tpam_deny.so\n\
+                       account\trequired\t\t\tpam_permit.so\n$account_additional\n";
+        let text = render_pam_stack("common-account", account).unwrap();
+        assert!(
+            text.starts_with("# primary\naccount\t[success=1 new_authtok_reqd=done"),
+            "{text}"
+        );
+        assert!(!text.contains('$'), "{text}");
+        let session = "$session_nonint_primary\nsession\trequired\tpam_permit.so\n\
+                       $session_nonint_additional\n";
+        assert_eq!(
+            render_pam_stack("common-session-noninteractive", session).unwrap(),
+            "session\trequired\tpam_permit.so\nsession\trequired\tpam_unix.so\n"
+        );
+        assert!(render_pam_stack("common-auth", "$oops\n").is_err());
+    }
 
     #[test]
     fn unmerged_paths_move_under_usr() {

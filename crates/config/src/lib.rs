@@ -8,6 +8,10 @@
 //! [`Diagnostic`]s.
 
 pub mod cmdline;
+
+/// The file the `network` service writes once it has applied `rancher.network`; services
+/// ordered after `network` wait for it (bounded), not only for its container to start.
+pub const NETWORK_READY_FILE: &str = "/run/ros/network-ready";
 mod diagnostic;
 mod export;
 mod layers;

@@ -73,7 +73,7 @@ fn every_built_in_default() {
     assert_eq!(r.ssh.port, 0);
     assert_eq!(
         serde_json::to_value(&r.sysctl).unwrap(),
-        json!({"fs.file-max": "1000000000"})
+        json!({"fs.file-max": "1000000000", "kernel.printk": "4 4 1 7"})
     );
     assert!(r.hypervisor_service);
     assert_eq!(r.shutdown_timeout, 60);

@@ -42,7 +42,11 @@ pub fn spawn_sysinit(ros: &Path) -> std::io::Result<u32> {
 
 /// Replaces this process with the engine; returns only if `execve` failed.
 pub fn exec_engine(ros: &Path, args: &[OsString], debug: bool) -> std::io::Error {
-    let mut command = Command::new(ros);
+    // Through the applet link when there is one, so PID 1 shows as `system-dockerd` in ps
+    // and /proc/1/comm rather than as `ros`.
+    let link = ros.with_file_name("system-dockerd");
+    let program = if link.exists() { link.as_path() } else { ros };
+    let mut command = Command::new(program);
     command
         .arg0(&args[0])
         .args(&args[1..])

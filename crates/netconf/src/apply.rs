@@ -107,6 +107,16 @@ async fn apply_link<N: Net, D: Dhcp>(
             Err(e) => r.problems.push(format!("adding {cidr}: {e}")),
         }
     }
+    if plan.dhcp {
+        match dhcp.lease(&plan.link, timeout).await {
+            Ok(lease) => {
+                apply_lease(net, index, plan.mtu, &lease, &mut r).await;
+                r.lease = Some(lease);
+            }
+            Err(e) => r.problems.push(format!("dhcp: {e}")),
+        }
+    }
+    // After the lease: a gateway is only reachable once the link has its address.
     let gateways = plan
         .gateway
         .map(IpAddr::V4)
@@ -115,15 +125,6 @@ async fn apply_link<N: Net, D: Dhcp>(
     for gw in gateways {
         if let Err(e) = net.add_default_route(index, gw).await {
             r.problems.push(format!("default route via {gw}: {e}"));
-        }
-    }
-    if plan.dhcp {
-        match dhcp.lease(&plan.link, timeout).await {
-            Ok(lease) => {
-                apply_lease(net, index, plan.mtu, &lease, &mut r).await;
-                r.lease = Some(lease);
-            }
-            Err(e) => r.problems.push(format!("dhcp: {e}")),
         }
     }
     for cmd in &plan.post_up {

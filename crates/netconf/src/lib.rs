@@ -103,11 +103,30 @@ pub async fn configure(config: &CloudConfig, root: &Path) -> Result<Vec<String>,
         .iter()
         .map(|(iface, cidr)| format!("{iface}={cidr}"))
         .collect();
-    report.push(format!(
-        "ros: network ready addresses={}",
-        addresses.join(",")
-    ));
+    let line = format!(
+        "ros: network ready addresses={} dns={}",
+        addresses.join(","),
+        resolv_servers(&path)
+    );
+    let ready = root.join(ros_config::NETWORK_READY_FILE.trim_start_matches('/'));
+    if let Err(e) = ready
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&ready, format!("{line}\n")))
+    {
+        report.push(format!("{}: {e}", ready.display()));
+    }
+    report.push(line);
     Ok(report)
+}
+
+fn resolv_servers(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("nameserver "))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Entry point of the `netconf` applet.

@@ -44,28 +44,17 @@ pub trait Engines: Sync {
     fn remove(&self, system: bool, name: &str) -> impl Future<Output = Result<(), String>> + Send;
     /// Waits until it is not running; its exit code.
     fn wait(&self, system: bool, name: &str) -> impl Future<Output = Result<i64, String>> + Send;
-    /// Returns once the host has a default route, or after [`NETWORK_WAIT`]: `after: network`
-    /// means after the network is configured (as libcompose made it), not only started.
+    /// Returns once the `network` service has applied the configuration
+    /// ([`ros_config::NETWORK_READY_FILE`]), or after [`NETWORK_WAIT`]: `after: network`
+    /// means after the network is configured, not only started. (libcompose waited for a
+    /// default route instead, which a network without a gateway never gets.)
     fn network_settled(&self) -> impl Future<Output = ()> + Send {
         async {}
     }
 }
 
-/// The longest a service ordered after `network` waits for a default route.
+/// The longest a service ordered after `network` waits for it to be configured.
 pub const NETWORK_WAIT: Duration = Duration::from_secs(20);
-
-/// Whether `/proc/net/route` (or `ipv6_route`) text holds a default route.
-pub fn has_default_route(route: &str, ipv6_route: &str) -> bool {
-    let v4 = route.lines().skip(1).any(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        f.len() > 7 && f[1] == "00000000" && f[7] == "00000000"
-    });
-    let v6 = ipv6_route.lines().any(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        f.len() > 9 && f[0] == "00000000000000000000000000000000" && f[1] == "00" && f[9] != "lo"
-    });
-    v4 || v6
-}
 
 /// How long a client waits for an engine's socket to answer (RancherOS: 5 minutes).
 pub const ENGINE_WAIT: Duration = Duration::from_secs(300);
@@ -210,32 +199,14 @@ impl Engines for ApiEngines {
     async fn network_settled(&self) {
         let start = Instant::now();
         while start.elapsed() < NETWORK_WAIT {
-            let v4 = tokio::fs::read_to_string("/proc/net/route").await;
-            let v6 = tokio::fs::read_to_string("/proc/net/ipv6_route").await;
-            if has_default_route(&v4.unwrap_or_default(), &v6.unwrap_or_default()) {
+            if tokio::fs::metadata(ros_config::NETWORK_READY_FILE)
+                .await
+                .is_ok()
+            {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tracing::warn!("no default route after {NETWORK_WAIT:?}; going on");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_routes_are_found_in_proc_net_route_and_ipv6_route() {
-        let header =
-            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n";
-        let link = "eth0\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
-        let default = "eth0\t00000000\t0202000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
-        assert!(!has_default_route(&format!("{header}{link}"), ""));
-        assert!(has_default_route(&format!("{header}{link}{default}"), ""));
-        let v6_lo = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
-        let v6_default = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000002 00000400 00000001 00000000 00000003     eth0\n";
-        assert!(!has_default_route(header, v6_lo));
-        assert!(has_default_route(header, v6_default));
+        tracing::warn!("the network is not configured after {NETWORK_WAIT:?}; going on");
     }
 }
