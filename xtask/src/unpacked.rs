@@ -120,12 +120,13 @@ fn render_pam_stack(stack: &str, template: &str) -> Result<String> {
         .strip_prefix("common-")
         .and_then(|s| s.split('-').next())
         .unwrap_or_default();
-    // `success=1` jumps over the pam_deny that follows the primary block.
+    // `success=1` jumps over the pam_deny that follows the primary block; an empty primary
+    // block (sessions) becomes a pam_permit that does the same, or every session is denied.
     let primary = match kind {
         "auth" => "auth\t[success=1 default=ignore]\tpam_unix.so nullok",
         "account" => "account\t[success=1 new_authtok_reqd=done default=ignore]\tpam_unix.so",
         "password" => "password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt",
-        _ => "",
+        _ => "session\t[default=1]\tpam_permit.so",
     };
     let additional = if kind == "session" {
         "session\trequired\tpam_unix.so"
@@ -268,7 +269,8 @@ mod tests {
                        $session_nonint_additional\n";
         assert_eq!(
             render_pam_stack("common-session-noninteractive", session).unwrap(),
-            "session\trequired\tpam_permit.so\nsession\trequired\tpam_unix.so\n"
+            "session\t[default=1]\tpam_permit.so\nsession\trequired\tpam_permit.so\n\
+             session\trequired\tpam_unix.so\n"
         );
         assert!(render_pam_stack("common-auth", "$oops\n").is_err());
     }

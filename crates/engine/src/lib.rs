@@ -96,6 +96,31 @@ fn group_id(group: &str) -> Result<u32, EngineError> {
         .ok_or_else(|| EngineError::Usage(format!("--group {group}: no such group in /etc/group")))
 }
 
+/// Makes the `system-docker` cgroup every container's cgroup sits in, in each hierarchy,
+/// before containers start in parallel: libcontainer creating it from two shims at once
+/// fails one of them with `File exists`.
+fn cgroup_parents(root: &std::path::Path) {
+    let dirs: Vec<PathBuf> = if root.join("cgroup.controllers").exists() {
+        vec![root.to_path_buf()]
+    } else {
+        std::fs::read_dir(root)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for dir in dirs {
+        let parent = dir.join("system-docker");
+        if let Err(e) = std::fs::create_dir_all(&parent) {
+            tracing::warn!(cgroup = %parent.display(), error = %e, "cannot make the cgroup parent");
+        }
+    }
+}
+
 /// Runs the engine until SIGTERM or SIGINT.
 pub fn run(args: &Args) -> Result<(), EngineError> {
     let socket = PathBuf::from(args.host.strip_prefix("unix://").unwrap_or(&args.host));
@@ -133,6 +158,7 @@ pub fn run(args: &Args) -> Result<(), EngineError> {
             Engine::open(config, kernel.clone()).map_err(io("opening the data root"))?,
         );
         containers::lifecycle::adopt(&engine).await;
+        cgroup_parents(std::path::Path::new("/sys/fs/cgroup"));
         let listener = server::bind(&socket, group).map_err(io(format!("listening on {}", socket.display())))?;
         ros_sys::write_atomic(&args.pidfile, format!("{}\n", std::process::id()).as_bytes(), 0o644)
             .map_err(|e| io(format!("writing {}", args.pidfile.display()))(std::io::Error::other(e)))?;
