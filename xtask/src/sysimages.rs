@@ -150,7 +150,7 @@ pub fn base_tree(debs: &BTreeMap<String, PathBuf>) -> Result<FileTree> {
         "etc/acpi/PWRF/00000080",
         0o755,
         b"#!/bin/sh
-exec /bin/poweroff
+exec /sbin/poweroff
 "
         .to_vec(),
     )?;

@@ -345,22 +345,30 @@ impl TestVm {
     }
 
     /// Runs `command` in the shell on the serial console (logged in there) and returns what
-    /// it printed; a unique marker line ends the output.
+    /// it printed, found between two unique marker lines.
     pub fn console_command(&mut self, command: &str, timeout: Duration) -> Result<String> {
-        let marker = format!("END-{}", self.started.elapsed().as_nanos());
+        let id = self.started.elapsed().as_nanos();
+        let (begin, end) = (format!("BEGIN-{id}"), format!("END-{id}"));
         let start = self.console().text.len();
-        // The marker is split in the typed line so the echo of the command never matches.
-        let (a, b) = marker.split_at(4);
-        self.type_text(&format!("{command}; echo \"{a}\"\"{b}\"\n"))?;
-        let found = self.wait_for(&marker, timeout)?;
+        // The markers are split in the typed line, so its echo (wrapped by the terminal
+        // however it likes) never holds them whole.
+        let split = |m: &str| {
+            let (a, b) = m.split_at(3);
+            format!("echo \"{a}\"\"{b}\"")
+        };
+        self.type_text(&format!("{}; {command}; {}\n", split(&begin), split(&end)))?;
+        self.wait_for(&end, timeout)?;
         let text = self.console_log();
-        let end = text[start..].find(&found).map_or(text.len(), |i| start + i);
-        let output = &text[start..end];
-        // Drop the echoed command line itself.
-        Ok(output
-            .split_once('\n')
-            .map_or("", |(_, rest)| rest)
-            .to_string())
+        let text = text.get(start..).unwrap_or_default();
+        let after_begin = text
+            .find(&begin)
+            .map(|i| &text[i..])
+            .and_then(|t| t.split_once('\n'))
+            .map_or("", |(_, rest)| rest);
+        let output = after_begin
+            .find(&end)
+            .map_or(after_begin, |i| &after_begin[..i]);
+        Ok(output.replace('\r', ""))
     }
 
     /// Waits for QEMU to exit on its own (the guest powered off) and returns its status.

@@ -57,12 +57,12 @@ fn ram_disk_boot_to_console_and_user_docker() -> Result<()> {
         ensure!(names.contains(service), "{service} is not running: {names}");
     }
 
-    // The user's Docker starts empty; the OS's own archive has an image to run.
+    // The user's Docker starts empty; the System engine hands it an image to run.
     let loaded = vm.console_command(
-        "docker load -q -i /usr/share/ros/images/preload.tar | grep -c os-base",
+        "sudo system-docker save rancher/os-base:v0.1.0 | docker load | grep -c os-base",
         COMMAND,
     )?;
-    ensure!(loaded.contains('1'), "docker load: {loaded}");
+    ensure!(loaded.trim() == "1", "docker load: {loaded}");
     let ok = vm.console_command("docker run --rm rancher/os-base:v0.1.0 echo o''k", COMMAND)?;
     ensure!(ok.contains("ok"), "user docker run: {ok}");
 
@@ -169,8 +169,9 @@ fn config_drive_user_data_and_ssh() -> Result<()> {
             "{service} not running: {names}"
         );
     }
+    // An image handed from the System engine to the user's: saved there, loaded here.
     let ok = run(
-        "docker load -q -i /usr/share/ros/images/preload.tar >/dev/null && \
+        "sudo system-docker save rancher/os-base:v0.1.0 | docker load -q >/dev/null && \
          docker run --rm rancher/os-base:v0.1.0 echo ok",
     )?;
     ensure!(ok.trim() == "ok", "{ok}");
