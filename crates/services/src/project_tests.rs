@@ -95,6 +95,9 @@ impl Engines for FakeEngines {
         self.containers.lock().unwrap().get_mut(name).unwrap().0 = false;
         Ok(self.exit_codes.get(name).copied().unwrap_or(0))
     }
+    async fn network_settled(&self) {
+        self.log("network settled".into());
+    }
 }
 
 fn system(extra: Value) -> Value {
@@ -138,6 +141,26 @@ async fn dependants_start_after_their_dependencies_returned() {
     assert!(e.position("create volumes") < e.position("create udev"));
     assert!(e.position("start udev") < e.position("create console"));
     assert!(!e.events().contains(&"start volumes".to_string()));
+}
+
+#[tokio::test]
+async fn services_after_the_network_wait_for_it_to_settle_and_others_do_not() {
+    let p = project(&json!({
+        "network": system(json!({})),
+        "ntp": system(json!({"labels": {"io.rancher.os.after": "network"}})),
+        "syslog": system(json!({})),
+    }));
+    let e = FakeEngines::default();
+    up(&p, &e).await;
+    let settled = e.position("network settled");
+    assert!(e.position("start network") < settled);
+    assert!(settled < e.position("create ntp"));
+    let waits = e
+        .events()
+        .iter()
+        .filter(|l| *l == "network settled")
+        .count();
+    assert_eq!(waits, 1, "{:?}", e.events());
 }
 
 #[tokio::test]
@@ -247,7 +270,8 @@ fn the_built_in_services_form_a_valid_project() {
     let p = Project::new(&config.rancher.services, &config.rancher.environment);
     assert!(p.errors.is_empty(), "{:?}", p.errors);
     let deps = |n: &str| p.deps[n].iter().cloned().collect::<Vec<_>>();
-    assert_eq!(deps("console"), ["all-volumes"]);
+    assert_eq!(deps("console"), ["all-volumes", "network"]);
+    assert_eq!(deps("network"), ["command-volumes", "syslog", "system-volumes"]);
     assert_eq!(deps("docker"), ["all-volumes", "console"]);
     assert!(deps("all-volumes").contains(&"system-volumes".to_string()));
     let console = p.services.iter().find(|s| s.name == "console").unwrap();
