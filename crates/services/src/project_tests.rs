@@ -271,7 +271,10 @@ fn the_built_in_services_form_a_valid_project() {
     assert!(p.errors.is_empty(), "{:?}", p.errors);
     let deps = |n: &str| p.deps[n].iter().cloned().collect::<Vec<_>>();
     assert_eq!(deps("console"), ["all-volumes", "network"]);
-    assert_eq!(deps("network"), ["command-volumes", "syslog", "system-volumes"]);
+    assert_eq!(
+        deps("network"),
+        ["command-volumes", "syslog", "system-volumes"]
+    );
     assert_eq!(deps("docker"), ["all-volumes", "console"]);
     assert!(deps("all-volumes").contains(&"system-volumes".to_string()));
     let console = p.services.iter().find(|s| s.name == "console").unwrap();
