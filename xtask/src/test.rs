@@ -82,6 +82,7 @@ pub fn e2e(args: &E2eArgs) -> Result<()> {
         "skopeo",
         "openssh-client",
         "openssh-server",
+        "e2fsprogs",
     ])?;
     eprintln!("xtask: == images");
     let built = image::build(&args.image, Stage::All)?;

@@ -181,3 +181,53 @@ fn config_drive_user_data_and_ssh() -> Result<()> {
     );
     vm.check_kernel()
 }
+
+/// Persistent mode: a disk labelled `RANCHER_STATE` becomes the root; what the user made in
+/// /home and in the user's Docker is still there after a power off and a second boot.
+#[test]
+fn a_state_partition_keeps_home_and_user_images_across_boots() -> Result<()> {
+    let artefacts = Artefacts::locate()?;
+    let dir = tempfile::tempdir()?;
+    let disk = dir.path().join("state.img");
+    std::fs::File::create(&disk)?.set_len(3 << 30)?;
+    let mkfs = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-L", "RANCHER_STATE"])
+        .arg(&disk)
+        .status()?;
+    ensure!(mkfs.success(), "mkfs.ext4 (e2fsprogs) failed: {mkfs}");
+    let boot = |name: &str| {
+        TestVm::builder(name, &artefacts, artefacts.direct())
+            .memory(1536)
+            .cmdline("rancher.autologin=ttyS0")
+            .cmdline("rancher.state.dev=LABEL=RANCHER_STATE")
+            .cmdline("rancher.state.wait")
+            .disk(&disk)
+            .boot()
+    };
+
+    let mut vm = boot("system-state-1")?;
+    vm.wait_for("ros: services up", HANG)?;
+    let made = vm.console_command(
+        "echo kept > /home/rancher/kept.txt && \
+         sudo system-docker save rancher/os-base:v0.1.0 | docker load -q >/dev/null && \
+         docker tag rancher/os-base:v0.1.0 mine:1 && echo made",
+        COMMAND,
+    )?;
+    ensure!(made.trim_end().ends_with("made"), "{made}");
+    vm.power_button()?;
+    ensure!(vm.wait_for_exit(HANG)?.success());
+    vm.check_kernel()?;
+    drop(vm);
+
+    let mut vm = boot("system-state-2")?;
+    vm.wait_for("ros: services up", HANG)?;
+    let state = vm.console_command("grep '^state:' /var/log/boot/init.log", COMMAND)?;
+    ensure!(state.contains("state: /dev/vda"), "{state}");
+    let kept = vm.console_command("cat /home/rancher/kept.txt", COMMAND)?;
+    ensure!(kept.trim() == "kept", "{kept}");
+    let image = vm.console_command("docker run --rm mine:1 echo still-here", COMMAND)?;
+    ensure!(image.trim() == "still-here", "{image}");
+    vm.power_button()?;
+    ensure!(vm.wait_for_exit(HANG)?.success());
+    vm.check_kernel()
+}
