@@ -47,6 +47,9 @@ enum Command {
     /// Read and change the cloud-config.
     #[command(alias = "c", subcommand)]
     Config(cmd::config::ConfigCommand),
+    /// The running OS.
+    #[command(subcommand)]
+    Os(cmd::os::OsCommand),
 }
 
 /// Why a command failed; printed as `ros: <error>`.
@@ -85,6 +88,7 @@ pub fn run(args: Vec<OsString>, out: &mut Output) -> u8 {
     let result = match cli.command {
         _ if cli.version => cmd::version::run(&cli.root, out),
         Some(Command::Config(command)) => cmd::config::run(command, &cli.root, out),
+        Some(Command::Os(command)) => cmd::os::run(command, &cli.root, out),
         None => {
             out.err("ros: a command is required; see `ros --help`");
             return USAGE;

@@ -46,13 +46,12 @@ pub fn start_reaper() {
 
 /// Prints the ready marker with the uptime on the console (this process's stdout).
 pub fn announce_ready() {
-    let uptime = std::fs::read_to_string("/proc/uptime")
-        .ok()
-        .and_then(|u| u.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "unknown".into());
-    let mut out = std::io::stdout().lock();
-    drop(writeln!(out, "{READY_MARKER} uptime={uptime}"));
-    drop(out.flush());
+    let line = format!("{READY_MARKER} uptime={}", ros_sys::uptime());
+    ros_sys::announce(
+        std::path::Path::new("/"),
+        &mut std::io::stdout().lock(),
+        &line,
+    );
 }
 
 /// The power action of an init signal.

@@ -182,7 +182,7 @@ fn boot(kernel: &LinuxKernel, console: &mut dyn Write) -> io::Error {
     let root = Path::new("/");
     let boot = Boot::new(kernel, root);
     let report = boot.run(console);
-    drop(writeln!(console, "{}", report.marker_line()));
+    ros_sys::announce(root, console, &report.marker_line());
     let mut log = vec![report.marker_line()];
 
     let (config, problems) = load_config(root);

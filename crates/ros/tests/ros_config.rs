@@ -387,3 +387,24 @@ fn applets_lists_the_table() {
         .success()
         .stdout(predicate::str::starts_with("ros\t"));
 }
+
+#[test]
+fn os_boot_time_prints_the_markers_in_time_order() {
+    let root = Root::new();
+    root.ros(&["os", "boot-time"])
+        .failure()
+        .code(1)
+        .stderr(predicate::str::contains("run/ros/boot-markers"));
+    root.write(
+        "run/ros/boot-markers",
+        "ros: system engine ready uptime=4.50\n\
+         ros: boot ok uptime=3.25 modules=58/58 images=1/1\n\
+         ros: sysinit: service x: no such image\n\
+         ros: services up ok=11 failed=0 uptime=40.21\n",
+    );
+    root.ros(&["os", "boot-time"]).success().stdout(
+        "    3.25s  boot ok  (modules=58/58 images=1/1)\n\
+         \x20   4.50s  system engine ready\n\
+         \x20  40.21s  services up  (ok=11 failed=0)\n",
+    );
+}

@@ -30,17 +30,10 @@ pub const IMAGES_DIR: &str = "usr/share/ros/images";
 /// Archives dropped here are loaded once into the System engine (`<file>.done` marks them).
 pub const PRELOAD_SYSTEM: &str = "var/lib/rancher/preload/system-docker";
 
-fn uptime() -> String {
-    std::fs::read_to_string("/proc/uptime")
-        .ok()
-        .and_then(|u| u.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "unknown".into())
-}
+use ros_sys::uptime;
 
 fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    drop(writeln!(out, "{line}"));
-    drop(out.flush());
+    ros_sys::announce(Path::new("/"), &mut std::io::stdout().lock(), line);
 }
 
 /// The stamp that says this version's images are loaded.

@@ -8,11 +8,13 @@
 
 mod durable;
 mod kernel;
+mod markers;
 mod netdev;
 mod pid1;
 
 pub use durable::{AtomicWriteError, write_atomic};
 pub use kernel::{Call, Kernel, LinuxKernel, MountFlags, PowerAction, RecordingKernel};
+pub use markers::{BOOT_MARKERS, announce, uptime};
 pub use netdev::set_link_up;
 pub use pid1::{
     Reaped, catch_terminate, ctrl_alt_del_signals_init, new_session, reap_any, reap_any_nohang,

@@ -57,6 +57,19 @@ fn ram_disk_boot_to_console_and_user_docker() -> Result<()> {
         ensure!(names.contains(service), "{service} is not running: {names}");
     }
 
+    let timeline = vm.console_command("sudo ros os boot-time", COMMAND)?;
+    for step in [
+        "boot ok",
+        "system engine ready",
+        "console ready",
+        "services up",
+    ] {
+        ensure!(
+            timeline.contains(step),
+            "{step} missing from the timeline: {timeline}"
+        );
+    }
+
     // The user's Docker starts empty; the System engine hands it an image to run.
     let loaded = vm.console_command(
         "sudo system-docker save rancher/os-base:v0.1.0 | docker load | grep -c os-base",

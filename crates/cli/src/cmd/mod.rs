@@ -1,4 +1,5 @@
 //! One module per `ros` noun.
 
 pub(crate) mod config;
+pub(crate) mod os;
 pub(crate) mod version;
