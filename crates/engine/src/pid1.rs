@@ -8,7 +8,6 @@
 //! with the host's PID namespace work: SIGUSR2 powers off, SIGTERM restarts, SIGUSR1 halts;
 //! SIGINT (Ctrl-Alt-Del) restarts; SIGPWR (a UPS) powers off.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use crate::{CliError, Output};
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Copy, Subcommand)]
 pub(crate) enum OsCommand {
     /// Print the boot timeline: each step with the seconds since the kernel started.
     BootTime,
