@@ -25,12 +25,14 @@ pub struct Artefacts {
 }
 
 impl Artefacts {
-    /// `$ROS_DIST`, or `dist/` at the workspace root.
+    /// `$ROS_DIST`, or `dist/` at the workspace root. The root comes from cargo's run-time
+    /// `CARGO_MANIFEST_DIR` first: a target directory shared by two checkouts may hold this
+    /// crate compiled in the other one, with the other's path baked in.
     pub fn locate() -> Result<Self> {
-        let dir = std::env::var_os("ROS_DIST").map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist"),
-            PathBuf::from,
-        );
+        let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        let dir =
+            std::env::var_os("ROS_DIST").map_or_else(|| manifest.join("../../dist"), PathBuf::from);
         if !dir.is_dir() {
             bail!(
                 "{} does not exist: build the artefacts with `cargo xtask images`",
