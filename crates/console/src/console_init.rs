@@ -178,25 +178,54 @@ fn host_keys(root: &Path, config: &CloudConfig) -> Vec<String> {
         Ok(s) => problems.push(format!("ssh-keygen -A: {s}")),
         Err(e) => problems.push(format!("ssh-keygen -A: {e}")),
     }
+    let mut made = Vec::new();
     for kind in missing {
         let private = root.join(format!("etc/ssh/ssh_host_{kind}_key"));
         for (key, path) in [
             (kind.to_string(), private.clone()),
             (format!("{kind}-pub"), private.with_extension("pub")),
         ] {
-            let Ok(text) = fs::read_to_string(&path) else {
-                continue;
-            };
-            let saved = Command::new("ros")
-                .args(["config", "set", &format!("rancher.ssh.keys.{key}"), &text])
-                .stdout(Stdio::null())
-                .status();
-            if !saved.is_ok_and(|s| s.success()) {
-                problems.push(format!("saving host key {key} in cloud-config.yml"));
+            if let Ok(text) = fs::read_to_string(&path) {
+                made.push((key, text));
             }
         }
     }
+    if !made.is_empty() && !save_keys(&keys_yaml(&made)) {
+        problems.push("saving the new host keys in cloud-config.yml".into());
+    }
     problems
+}
+
+/// `rancher.ssh.keys` as YAML with literal blocks: a PEM key's line breaks must survive
+/// (a plain `ros config set` value would be folded onto one line).
+pub fn keys_yaml(keys: &[(String, String)]) -> String {
+    let mut yaml = String::from("rancher:\n  ssh:\n    keys:\n");
+    for (name, text) in keys {
+        yaml.push_str(&format!("      {name}: |\n"));
+        for line in text.lines() {
+            yaml.push_str(&format!("        {line}\n"));
+        }
+    }
+    yaml
+}
+
+/// Merges `yaml` into cloud-config.yml through `ros config merge`. Nothing it prints is
+/// kept: on failure it would echo the private keys.
+fn save_keys(yaml: &str) -> bool {
+    let child = Command::new("ros")
+        .args(["config", "merge"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    child
+        .and_then(|mut c| {
+            if let Some(mut stdin) = c.stdin.take() {
+                stdin.write_all(yaml.as_bytes())?;
+            }
+            c.wait()
+        })
+        .is_ok_and(|s| s.success())
 }
 
 fn set_password(config: &CloudConfig) -> Option<String> {
@@ -204,7 +233,13 @@ fn set_password(config: &CloudConfig) -> Option<String> {
     if password.is_empty() || config.rancher.disable.iter().any(|d| d == "password") {
         return None;
     }
-    let child = Command::new("chpasswd").stdin(Stdio::piped()).spawn();
+    // busybox's chpasswd: os-base always has it, and it hashes with SHA-512 when told.
+    let child = Command::new("busybox")
+        .args(["chpasswd", "-c", "sha512"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
     let result = child.and_then(|mut c| {
         if let Some(mut stdin) = c.stdin.take() {
             stdin.write_all(format!("rancher:{password}\n").as_bytes())?;

@@ -137,3 +137,15 @@ fn applets_are_linked_except_ros_init_and_what_the_image_has() {
     );
     assert_eq!(fs::read_to_string(bin.join("netconf")).unwrap(), "own");
 }
+
+#[test]
+fn host_keys_are_saved_as_literal_blocks_that_keep_their_lines() {
+    let key =
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\nBBBB\n-----END OPENSSH PRIVATE KEY-----\n";
+    let yaml = keys_yaml(&[("ed25519".into(), key.into())]);
+    let mut loaded = ros_config::Loaded::empty();
+    loaded.add_yaml(&yaml, "keys.yml");
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    let config = loaded.typed().unwrap();
+    assert_eq!(config.rancher.ssh.keys["ed25519"], key);
+}

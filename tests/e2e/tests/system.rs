@@ -147,6 +147,7 @@ fn config_drive_user_data_and_ssh() -> Result<()> {
     )?;
     let mut vm = TestVm::builder("system-ssh", &artefacts, artefacts.direct())
         .memory(1536)
+        .cmdline("rancher.password=e2e-Secret")
         .cloud_config(&path)
         .ssh("rancher")
         .boot()?;
@@ -166,6 +167,12 @@ fn config_drive_user_data_and_ssh() -> Result<()> {
     ensure!(run("cat /home/rancher/hello.txt")?.contains("hello from write_files"));
     ensure!(run("cat /home/rancher/runcmd.txt")?.trim() == "ran");
     ensure!(run("cat /proc/sys/vm/swappiness")?.trim() == "7");
+    // rancher.password from the kernel command line: a real hash instead of the locked `*`.
+    let shadow = run("sudo grep '^rancher:' /etc/shadow")?;
+    ensure!(
+        shadow.starts_with("rancher:$") && !shadow.contains("e2e-Secret"),
+        "rancher.password was not set: {shadow}"
+    );
     // The lease: QEMU's user network hands out 10.0.2.15. Restricted (no way out), it offers
     // no router and no resolver, so netconf writes the default resolvers.
     let addr = run("ip -4 addr show eth0")?;
