@@ -228,29 +228,60 @@ fn save_keys(yaml: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn set_password(config: &CloudConfig) -> Option<String> {
+/// `shadow` with `user`'s password field replaced by `hash`; `None` if the user is absent.
+pub fn with_password_hash(shadow: &str, user: &str, hash: &str) -> Option<String> {
+    let mut found = false;
+    let mut out = String::new();
+    for line in shadow.lines() {
+        let mut fields: Vec<&str> = line.split(':').collect();
+        if fields.first() == Some(&user) && fields.len() > 1 {
+            fields[1] = hash;
+            found = true;
+        }
+        out.push_str(&fields.join(":"));
+        out.push('\n');
+    }
+    found.then_some(out)
+}
+
+/// Hashes the password with busybox's `mkpasswd -m sha512` (read from stdin, never on a
+/// command line) and puts the hash in `/etc/shadow`.
+fn set_password(root: &Path, config: &CloudConfig) -> Option<String> {
     let password = &config.rancher.password;
     if password.is_empty() || config.rancher.disable.iter().any(|d| d == "password") {
         return None;
     }
-    // busybox's chpasswd: os-base always has it, and it hashes with SHA-512 when told.
     let child = Command::new("busybox")
-        .args(["chpasswd", "-c", "sha512"])
+        .args(["mkpasswd", "-m", "sha512"])
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn();
-    let result = child.and_then(|mut c| {
+    let output = child.and_then(|mut c| {
         if let Some(mut stdin) = c.stdin.take() {
-            stdin.write_all(format!("rancher:{password}\n").as_bytes())?;
+            stdin.write_all(format!("{password}\n").as_bytes())?;
         }
-        c.wait()
+        c.wait_with_output()
     });
-    match result {
-        Ok(s) if s.success() => None,
-        Ok(s) => Some(format!("chpasswd: {s}")),
-        Err(e) => Some(format!("chpasswd: {e}")),
+    let hash = match output {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        Ok(o) => return Some(format!("rancher.password: mkpasswd: {}", o.status)),
+        Err(e) => return Some(format!("rancher.password: mkpasswd: {e}")),
+    };
+    if !hash.starts_with('$') || hash.contains(':') {
+        return Some("rancher.password: mkpasswd gave no usable hash".into());
     }
+    let path = root.join("etc/shadow");
+    let shadow = match fs::read_to_string(&path) {
+        Ok(s) => s,
+        Err(e) => return Some(format!("rancher.password: {}: {e}", path.display())),
+    };
+    let Some(updated) = with_password_hash(&shadow, "rancher", &hash) else {
+        return Some("rancher.password: no rancher in /etc/shadow".into());
+    };
+    ros_sys::write_atomic(&path, updated.as_bytes(), 0o640)
+        .err()
+        .map(|e| format!("rancher.password: {e}"))
 }
 
 /// The applet names of `ros applets` output (`name<TAB>about` lines) that should be linked
@@ -346,7 +377,7 @@ pub fn prepare(root: &Path, config: &CloudConfig, cmdline: &str, version: &str) 
         .collect();
     let conf = respawn_conf(&ttys, &serials, &config.rancher.autologin, config);
     note("respawn.conf", fs::write(root.join(RESPAWN_CONF), conf));
-    problems.extend(set_password(config));
+    problems.extend(set_password(root, config));
     problems.extend(host_keys(root, config));
     problems.extend(files::write_files(root, &config.write_files, "console"));
     problems

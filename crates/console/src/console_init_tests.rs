@@ -149,3 +149,13 @@ fn host_keys_are_saved_as_literal_blocks_that_keep_their_lines() {
     let config = loaded.typed().unwrap();
     assert_eq!(config.rancher.ssh.keys["ed25519"], key);
 }
+
+#[test]
+fn a_password_hash_replaces_only_that_users_field() {
+    let shadow = "root:*:1::::::\nrancher:*:1::::::\ndocker:*:1::::::\n";
+    assert_eq!(
+        with_password_hash(shadow, "rancher", "$6$salt$hash").unwrap(),
+        "root:*:1::::::\nrancher:$6$salt$hash:1::::::\ndocker:*:1::::::\n"
+    );
+    assert!(with_password_hash(shadow, "nobody", "$6$x").is_none());
+}
