@@ -212,20 +212,21 @@ pub fn keys_yaml(keys: &[(String, String)]) -> String {
 /// Merges `yaml` into cloud-config.yml through `ros config merge`. Nothing it prints is
 /// kept: on failure it would echo the private keys.
 fn save_keys(yaml: &str) -> bool {
-    let child = Command::new("ros")
-        .args(["config", "merge"])
+    feed(Command::new("ros").args(["config", "merge"]), yaml).is_ok_and(|o| o.status.success())
+}
+
+/// Runs `command` with `input` on its stdin (secrets never go on a command line); its
+/// stdout is returned, its stderr discarded (it could echo the secret).
+fn feed(command: &mut Command, input: &str) -> io::Result<std::process::Output> {
+    let mut child = command
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .spawn();
-    child
-        .and_then(|mut c| {
-            if let Some(mut stdin) = c.stdin.take() {
-                stdin.write_all(yaml.as_bytes())?;
-            }
-            c.wait()
-        })
-        .is_ok_and(|s| s.success())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes())?;
+    }
+    child.wait_with_output()
 }
 
 /// `shadow` with `user`'s password field replaced by `hash`; `None` if the user is absent.
@@ -251,18 +252,10 @@ fn set_password(root: &Path, config: &CloudConfig) -> Option<String> {
     if password.is_empty() || config.rancher.disable.iter().any(|d| d == "password") {
         return None;
     }
-    let child = Command::new("busybox")
-        .args(["mkpasswd", "-m", "sha512"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn();
-    let output = child.and_then(|mut c| {
-        if let Some(mut stdin) = c.stdin.take() {
-            stdin.write_all(format!("{password}\n").as_bytes())?;
-        }
-        c.wait_with_output()
-    });
+    let output = feed(
+        Command::new("busybox").args(["mkpasswd", "-m", "sha512"]),
+        &format!("{password}\n"),
+    );
     let hash = match output {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
         Ok(o) => return Some(format!("rancher.password: mkpasswd: {}", o.status)),

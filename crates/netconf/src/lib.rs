@@ -89,7 +89,7 @@ pub async fn configure(config: &CloudConfig, root: &Path) -> Result<Vec<String>,
         &config.rancher.defaults.network.dns,
     );
     let path = root.join(RESOLV_CONF.trim_start_matches('/'));
-    if let Err(e) = std::fs::write(&path, resolv) {
+    if let Err(e) = std::fs::write(&path, &resolv) {
         report.push(format!("{}: {e}", path.display()));
     }
     if config.hostname.is_empty()
@@ -106,7 +106,7 @@ pub async fn configure(config: &CloudConfig, root: &Path) -> Result<Vec<String>,
     let line = format!(
         "ros: network ready addresses={} dns={}",
         addresses.join(","),
-        resolv_servers(&path)
+        resolv_servers(&resolv)
     );
     let ready = root.join(ros_config::NETWORK_READY_FILE.trim_start_matches('/'));
     if let Err(e) = ready
@@ -120,9 +120,9 @@ pub async fn configure(config: &CloudConfig, root: &Path) -> Result<Vec<String>,
     Ok(report)
 }
 
-fn resolv_servers(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+/// The `nameserver` addresses of a resolv.conf text, comma-separated.
+fn resolv_servers(resolv: &str) -> String {
+    resolv
         .lines()
         .filter_map(|l| l.strip_prefix("nameserver "))
         .collect::<Vec<_>>()
